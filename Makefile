@@ -1,0 +1,60 @@
+# mcpmesh: `make run` starts the mesh, `make test` runs every test. Both install what
+# they need on a machine that has only Python 3.11+ and npm.
+
+PYTHON     ?= python3
+UV_VERSION := 0.13.8
+TOOLS      := .cache/tools
+UV         := $(TOOLS)/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+CONF_DIR   := tools/conformance
+NODE22     := $(CONF_DIR)/node_modules/.bin/node
+
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint format bench conformance clean
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) sync --all-packages --locked
+	@touch $@
+
+$(NODE22): $(CONF_DIR)/package.json $(CONF_DIR)/package-lock.json
+	cd $(CONF_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.synced $(NODE22) ## install Python deps (uv) and the conformance CLIs with Node 22
+
+run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
+	$(BIN)/mcpmesh up
+
+test: setup ## lint, then every test, the official conformance suite included
+	$(BIN)/ruff check libs services tests
+	$(BIN)/ruff format --check libs services tests
+	$(BIN)/pytest
+
+conformance: setup ## only the official MCP conformance suite against the fixture service
+	$(BIN)/pytest tests/conformance -v
+
+lint: $(VENV)/.synced ## ruff lint and format check
+	$(BIN)/ruff check libs services tests
+	$(BIN)/ruff format --check libs services tests
+
+format: $(VENV)/.synced ## ruff format and autofix
+	$(BIN)/ruff format libs services tests
+	$(BIN)/ruff check --fix libs services tests
+
+bench: $(VENV)/.synced ## load-test tools/call with wrk against mcpmesh and FastMCP
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+	  || (echo "make bench needs wrk: apt-get install wrk" && exit 1)
+	$(BIN)/python -m bench
+
+clean: ## remove the virtualenv, caches and installed tools
+	rm -rf $(VENV) .cache $(CONF_DIR)/node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from mcpmesh.cli import main
+
+sys.exit(main())

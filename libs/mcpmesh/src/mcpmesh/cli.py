@@ -1,0 +1,73 @@
+"""The ``mcpmesh`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from mcpmesh.config import ServerSettings, SettingsError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mcpmesh import registry
+    from mcpmesh.obs.logging import configure_logging
+    from mcpmesh.transport.app import serve
+
+    try:
+        settings = load_settings(ServerSettings, host=args.host, port=args.port)
+        factory = registry.load_factory(args.service)
+        configure_logging(args.service, settings.log_level, settings.log_json)
+        service = factory(settings)
+    except (SettingsError, LookupError) as exc:
+        print(f"mcpmesh serve: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(service, settings))
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from mcpmesh.mesh import run_mesh
+
+    return asyncio.run(run_mesh(services=args.service or None, host=args.host))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcpmesh",
+        description="mcpmesh: a mesh of MCP services over Streamable HTTP.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run one service",
+        description="Run one service at http://HOST:PORT/mcp until SIGTERM. Settings come "
+        "from MCPMESH_* environment variables; flags override them.",
+    )
+    serve.add_argument("service", help="service name (see `mcpmesh up --list`)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1, MCPMESH_HOST)")
+    serve.add_argument("--port", type=int, help="port to bind (default: free port, MCPMESH_PORT)")
+    serve.set_defaults(run=_serve)
+    up = commands.add_parser(
+        "up",
+        help="run the whole mesh on loopback",
+        description="Start every installed service (or the named ones) on loopback ports, "
+        "print their URLs and a client configuration, and stop them all on Ctrl-C.",
+    )
+    up.add_argument("service", nargs="*", help="only these services")
+    up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    up.set_defaults(run=_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

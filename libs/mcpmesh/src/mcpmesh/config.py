@@ -1,0 +1,102 @@
+"""Settings from ``MCPMESH_…`` environment variables, decoded into typed Structs.
+
+Every service has one settings Struct. :func:`load_settings` fills it from the
+environment: the field ``max_body_bytes`` of a Struct loaded with prefix
+``MCPMESH_`` is read from ``MCPMESH_MAX_BODY_BYTES``. Lists are comma-separated (or a
+JSON array); booleans are ``true/false/1/0``. A bad value stops the service at start
+with a message naming the variable, instead of failing later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class SettingsError(ValueError):
+    """A setting from the environment is missing or malformed."""
+
+
+class ServerSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """The settings every service shares (prefix ``MCPMESH_``)."""
+
+    #: Address to listen on. Keep loopback unless a proxy or cluster fronts the service.
+    host: str = "127.0.0.1"
+    #: Port to listen on; 0 picks a free one.
+    port: int = 0
+    #: Host names accepted in ``Host``/``Origin`` besides localhost (DNS-rebinding guard).
+    allowed_hosts: list[str] = []
+    #: Origins accepted besides localhost ones, e.g. ``https://app.example.com``.
+    allowed_origins: list[str] = []
+    #: Largest request body accepted; bigger ones get 413.
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: Sessions kept at once; the least recently used is ended past this.
+    max_sessions: int = 10_000
+    #: Seconds of inactivity after which a session ends.
+    session_idle_timeout: float = 3600.0
+    #: SSE events kept per session for ``Last-Event-ID`` resumption.
+    event_store_size: int = 1000
+    #: ``retry:`` hint (ms) sent on SSE streams.
+    sse_retry_ms: int = 1000
+    #: Seconds to wait for the client's answer to sampling, elicitation or roots requests.
+    client_request_timeout: float = 120.0
+    #: Seconds in-flight calls get to finish on SIGTERM before they are cancelled.
+    shutdown_timeout: float = 10.0
+    #: Items per page of tools/list, resources/list, prompts/list.
+    page_size: int = 500
+    #: Lowest level of the service's own logs (stderr, JSON).
+    log_level: str = "info"
+    #: JSON log lines (true) or human-readable ones (false).
+    log_json: bool = True
+
+
+def _coerce(raw: str, annotation: Any) -> Any:
+    text = raw.strip()
+    origin = getattr(annotation, "__origin__", None)
+    if origin is list or annotation is list:
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if origin is dict or annotation is dict:
+        return json.loads(text)
+    return text
+
+
+def load_settings(
+    type_: type[S], prefix: str = "MCPMESH_", env: Mapping[str, str] | None = None, **overrides: Any
+) -> S:
+    """Build ``type_`` from environment variables named ``prefix + FIELD``.
+
+    ``overrides`` (e.g. from command-line flags) win over the environment.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(type_):
+        name = prefix + field.name.upper()
+        if name in env:
+            try:
+                values[field.name] = _coerce(env[name], field.type)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(f"{name}: not valid JSON ({exc})") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(values, type_, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"Bad setting ({prefix}…): {exc}") from None
+
+
+def settings_help(type_: type[msgspec.Struct], prefix: str = "MCPMESH_") -> list[tuple[str, str]]:
+    """``(variable, default)`` pairs, for documentation and ``--help`` output."""
+    rows = []
+    for field in msgspec.structs.fields(type_):
+        default = field.default if field.default is not msgspec.NODEFAULT else "(required)"
+        if field.default_factory is not msgspec.NODEFAULT:
+            default = field.default_factory()
+        rows.append((prefix + field.name.upper(), repr(default)))
+    return rows

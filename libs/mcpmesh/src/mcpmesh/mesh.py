@@ -1,0 +1,118 @@
+"""``mcpmesh up``: the whole mesh on one machine, each service in its own process.
+
+Every service runs as ``mcpmesh serve NAME`` in a child process on its default port
+(or a free one when that is taken). When all answer ``/healthz``, the URLs and a
+client configuration are printed; Ctrl-C or SIGTERM stops them all gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import sys
+import time
+
+import aiohttp
+
+from mcpmesh import registry
+
+READY_TIMEOUT = 20.0
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def choose_port(name: str, host: str) -> int:
+    wanted = registry.default_port(name)
+    if wanted is not None and _port_free(host, wanted):
+        return wanted
+    return _free_port(host)
+
+
+async def wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"exited with status {process.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"not healthy within {timeout:g} s")
+
+
+def client_config(urls: dict[str, str]) -> str:
+    servers = {f"mcpmesh-{name}": {"type": "http", "url": url} for name, url in urls.items()}
+    return json.dumps({"mcpServers": servers}, indent=2)
+
+
+async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -> int:
+    names = sorted(services or registry.available())
+    unknown = [n for n in names if n not in registry.available()]
+    if unknown:
+        print(f"mcpmesh up: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    processes: dict[str, asyncio.subprocess.Process] = {}
+    urls: dict[str, str] = {}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for name in names:
+            port = choose_port(name, host)
+            processes[name] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "mcpmesh", "serve", name, "--host", host, "--port", str(port)
+            )
+            shown = "localhost" if host in ("127.0.0.1", "::1") else host
+            urls[name] = f"http://{shown}:{port}/mcp"
+        for name, process in processes.items():
+            try:
+                await wait_healthy(
+                    urls[name].removesuffix("/mcp") + "/healthz", process, READY_TIMEOUT
+                )
+            except RuntimeError as exc:
+                print(f"mcpmesh up: service {name} {exc}", file=sys.stderr)
+                return 1
+        print("mcpmesh is up:\n")
+        for name, url in urls.items():
+            print(f"  {name:<12} {url}")
+        print("\nClient configuration (MCP servers over HTTP):\n")
+        print(client_config(urls))
+        print("\nCtrl-C stops the mesh.", flush=True)
+        waiters = [asyncio.ensure_future(p.wait()) for p in processes.values()]
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        return 0 if stopper in done else 1
+    finally:
+        await _stop_all(processes)
+
+
+async def _stop_all(processes: dict[str, asyncio.subprocess.Process]) -> None:
+    for process in processes.values():
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        try:
+            await asyncio.wait_for(process.wait(), 15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

@@ -1,0 +1,39 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (it can do its job now)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from mcpmesh.server.service import Service
+from mcpmesh.transport.http import McpEndpoint
+
+_CHECK_TIMEOUT = 2.0
+
+
+def add_health_routes(app: web.Application, service: Service, endpoint: McpEndpoint) -> None:
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "service": service.name})
+
+    async def readyz(request: web.Request) -> web.Response:
+        problems: dict[str, str] = {}
+        if endpoint.closing:
+            problems["shutdown"] = "the service is shutting down"
+        for name, check in service.readiness_checks.items():
+            try:
+                problem = await asyncio.wait_for(check(), _CHECK_TIMEOUT)
+            except TimeoutError:
+                problem = f"no answer within {_CHECK_TIMEOUT:g} s"
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem:
+                problems[name] = problem
+        status = 503 if problems else 200
+        body = {"status": "unavailable" if problems else "ready", "service": service.name}
+        if problems:
+            body["problems"] = problems
+        return web.json_response(body, status=status)
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

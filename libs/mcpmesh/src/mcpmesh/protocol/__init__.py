@@ -1,0 +1,1 @@
+"""Wire level of MCP: JSON-RPC codec, error codes, message types, version rules."""

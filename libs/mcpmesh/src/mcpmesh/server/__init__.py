@@ -1,0 +1,1 @@
+"""The service framework: what a service author writes against."""

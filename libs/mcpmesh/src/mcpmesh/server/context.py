@@ -1,0 +1,255 @@
+"""The handler's window on one request: logging, progress, sampling, elicitation.
+
+A handler never sees HTTP, JSON-RPC ids or sessions; it asks its :class:`Context`.
+The transport supplies a :class:`Channel` that knows where this request's messages go
+(the request's SSE stream, across replicas when the bus is on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from mcpmesh.protocol import versions
+from mcpmesh.protocol.errors import McpError
+from mcpmesh.protocol.session import SessionState
+from mcpmesh.protocol.types import (
+    LOG_LEVELS,
+    CreateMessageParams,
+    CreateMessageResult,
+    ElicitParams,
+    ElicitResult,
+    ListRootsResult,
+    LoggingMessageParams,
+    LogLevel,
+    ModelHint,
+    ModelPreferences,
+    ProgressParams,
+    ProgressToken,
+    RequestId,
+    Root,
+    SamplingMessage,
+    TextContent,
+)
+from mcpmesh.server.results import ToolError
+from mcpmesh.server.schema import object_schema
+
+if TYPE_CHECKING:
+    from mcpmesh.server.service import Service
+
+_LEVEL_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
+
+
+class ClientCapabilityError(ToolError):
+    """The client did not declare what a server→client request needs."""
+
+
+class ClientRequestError(ToolError):
+    """The client answered a server→client request with an error, or not in time."""
+
+
+class Channel(Protocol):
+    """The transport's side of one request."""
+
+    async def notify(self, method: str, params: Any) -> None:
+        """Send a notification related to this request."""
+
+    async def request(self, method: str, params: Any, timeout: float) -> msgspec.Raw:
+        """Send a request to the client and wait for its result (raises McpError on error)."""
+
+    async def close_stream(self) -> None:
+        """Close the request's SSE stream now; the client resumes it with GET + Last-Event-ID."""
+
+
+_CONFIRM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "confirm": {
+            "type": "boolean",
+            "title": "Confirm",
+            "description": "Allow this action",
+            "default": False,
+        }
+    },
+    "required": ["confirm"],
+}
+
+
+class Context:
+    """Created by the library for every request that runs service code."""
+
+    __slots__ = ("_channel", "progress_token", "request_id", "service", "session")
+
+    def __init__(
+        self,
+        service: Service,
+        session: SessionState,
+        request_id: RequestId,
+        channel: Channel,
+        progress_token: ProgressToken | None = None,
+    ) -> None:
+        self.service = service
+        self.session = session
+        self.request_id = request_id
+        self.progress_token = progress_token
+        self._channel = channel
+
+    # ------------------------------------------------------------ identity
+
+    @property
+    def principal(self) -> str | None:
+        """Who is calling, when authentication is configured."""
+        return self.session.principal
+
+    @property
+    def session_id(self) -> str:
+        return self.session.id
+
+    # ------------------------------------------------------------ logging and progress
+
+    async def log(self, level: LogLevel, data: Any, logger: str | None = None) -> None:
+        """Send a log message to the client if it asked for this level or above."""
+        if _LEVEL_RANK[level] < _LEVEL_RANK[self.session.log_level]:
+            return
+        await self._channel.notify(
+            "notifications/message", LoggingMessageParams(level=level, data=data, logger=logger)
+        )
+
+    async def debug(self, data: Any) -> None:
+        await self.log("debug", data)
+
+    async def info(self, data: Any) -> None:
+        await self.log("info", data)
+
+    async def warning(self, data: Any) -> None:
+        await self.log("warning", data)
+
+    async def error(self, data: Any) -> None:
+        await self.log("error", data)
+
+    async def progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Report progress; a no-op when the client did not ask for progress."""
+        if self.progress_token is None:
+            return
+        await self._channel.notify(
+            "notifications/progress",
+            ProgressParams(self.progress_token, progress, total=total, message=message),
+        )
+
+    async def close_stream(self) -> None:
+        """Let the client poll (SEP-1699): end the response stream now, keep working, and
+        deliver the rest when the client comes back with ``Last-Event-ID``."""
+        await self._channel.close_stream()
+
+    # ------------------------------------------------------------ server -> client
+
+    async def sample(
+        self,
+        prompt: str | list[SamplingMessage],
+        *,
+        max_tokens: int,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        model_hints: list[str] | None = None,
+        stop_sequences: list[str] | None = None,
+        timeout: float | None = None,
+    ) -> CreateMessageResult:
+        """Ask the client's model for a completion (``sampling/createMessage``)."""
+        messages = (
+            [SamplingMessage(role="user", content=TextContent(prompt))]
+            if isinstance(prompt, str)
+            else prompt
+        )
+        params = CreateMessageParams(
+            messages=messages,
+            max_tokens=max_tokens,
+            system_prompt=system_prompt,
+            temperature=temperature,
+            stop_sequences=stop_sequences,
+            model_preferences=(
+                ModelPreferences(hints=[ModelHint(name=h) for h in model_hints])
+                if model_hints
+                else None
+            ),
+        )
+        if self.session.capabilities.sampling is None:
+            fallback = self.service.sampling_fallback
+            if fallback is not None:
+                return await fallback(self, params)
+            raise ClientCapabilityError(
+                "This tool needs to ask a language model, but the client did not declare "
+                "the sampling capability. Use a client that supports MCP sampling."
+            )
+        raw = await self._ask("sampling/createMessage", params, timeout)
+        return _decode_reply(raw, CreateMessageResult, "sampling/createMessage")
+
+    async def elicit(
+        self, message: str, schema: dict[str, Any] | type, *, timeout: float | None = None
+    ) -> ElicitResult:
+        """Ask the user for structured input (form-mode ``elicitation/create``).
+
+        ``schema`` is a flat object schema of primitives, or a Struct type to derive it
+        from. The answer's ``action`` is ``accept``, ``decline`` or ``cancel``.
+        """
+        if self.session.capabilities.elicitation is None or not versions.has_elicitation(
+            self.session.protocol_version
+        ):
+            raise ClientCapabilityError(
+                "This tool needs to ask you a question, but the client did not declare the "
+                "elicitation capability. Use a client that supports MCP elicitation."
+            )
+        requested = schema if isinstance(schema, dict) else object_schema(schema)
+        raw = await self._ask(
+            "elicitation/create", ElicitParams(message=message, requested_schema=requested), timeout
+        )
+        return _decode_reply(raw, ElicitResult, "elicitation/create")
+
+    async def confirm(self, message: str, *, timeout: float | None = None) -> bool:
+        """Ask the user to allow an action; ``True`` only on an explicit yes."""
+        try:
+            answer = await self.elicit(message, _CONFIRM_SCHEMA, timeout=timeout)
+        except ClientCapabilityError:
+            raise ClientCapabilityError(
+                "This action needs your confirmation, but the client cannot ask for it "
+                "(no elicitation capability), so nothing was done."
+            ) from None
+        return answer.action == "accept" and bool((answer.content or {}).get("confirm"))
+
+    async def list_roots(self, *, timeout: float | None = None) -> list[Root]:
+        """The client's roots (``roots/list``)."""
+        if self.session.capabilities.roots is None:
+            raise ClientCapabilityError("The client did not declare the roots capability.")
+        raw = await self._ask("roots/list", {}, timeout)
+        return _decode_reply(raw, ListRootsResult, "roots/list").roots
+
+    async def _ask(self, method: str, params: Any, timeout: float | None) -> msgspec.Raw:
+        limit = self.service.settings.client_request_timeout if timeout is None else timeout
+        try:
+            return await self._channel.request(method, params, limit)
+        except TimeoutError:
+            raise ClientRequestError(
+                f"The client did not answer the {method} request within {limit:g} s."
+            ) from None
+        except McpError as exc:
+            raise ClientRequestError(
+                f"The client refused the {method} request: {exc.message}"
+            ) from None
+
+    # ------------------------------------------------------------ cancellation
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the client cancelled this request (the handler task is cancelling)."""
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
+
+
+def _decode_reply(raw: msgspec.Raw, type_: type, method: str) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ClientRequestError(f"The client's answer to {method} is malformed: {exc}") from None

@@ -1,0 +1,105 @@
+"""Tool registration: derive the schemas from the handler's types, validate, call."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from mcpmesh.protocol.types import (
+    CallToolResult,
+    Icon,
+    TextContent,
+    Tool,
+    ToolAnnotations,
+)
+from mcpmesh.server.context import Context
+from mcpmesh.server.results import ToolError, ToolResult
+from mcpmesh.server.schema import NO_ARGUMENTS, object_schema
+
+log = structlog.get_logger("mcpmesh.tools")
+
+ToolHandler = Callable[..., Awaitable[Any]]
+
+
+class ToolSpec:
+    """One registered tool: its wire description and how to call it."""
+
+    def __init__(
+        self,
+        handler: ToolHandler,
+        *,
+        name: str,
+        description: str,
+        title: str | None,
+        annotations: ToolAnnotations | None,
+        icons: list[Icon] | None,
+        input_schema: dict[str, Any] | None,
+        output_type: type | None,
+    ) -> None:
+        self.handler = handler
+        self.name = name
+        hints = typing.get_type_hints(handler)
+        params = list(inspect.signature(handler).parameters)
+        if not params:
+            raise TypeError(f"tool {name}: the handler must take the Context as first argument")
+        self.args_type: type | None = hints.get(params[1]) if len(params) > 1 else None
+        if len(params) > 1 and self.args_type is None:
+            raise TypeError(f"tool {name}: annotate the arguments parameter with a Struct type")
+        if input_schema is None:
+            input_schema = NO_ARGUMENTS if self.args_type is None else object_schema(self.args_type)
+        if output_type is None:
+            returned = hints.get("return")
+            if inspect.isclass(returned) and issubclass(returned, msgspec.Struct):
+                output_type = returned
+        self.output_type = output_type
+        self._decoder = msgspec.json.Decoder(self.args_type) if self.args_type else None
+        self.tool = Tool(
+            name=name,
+            title=title,
+            description=description,
+            input_schema=input_schema,
+            output_schema=object_schema(output_type) if output_type else None,
+            annotations=annotations,
+            icons=icons,
+        )
+
+    async def call(self, ctx: Context, arguments: msgspec.Raw) -> CallToolResult:
+        """Validate the arguments and run the handler; failures become ``isError`` results."""
+        call_args: tuple[Any, ...] = (ctx,)
+        if self._decoder is not None:
+            try:
+                raw = b"{}" if bytes(arguments) == b"null" else arguments
+                call_args = (ctx, self._decoder.decode(raw))
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                return ToolResult.error(f"Invalid arguments for tool {self.name}: {exc}").to_wire()
+        try:
+            return self._to_result(await self.handler(*call_args))
+        except ToolError as exc:
+            return ToolResult.error(str(exc)).to_wire()
+        except Exception:
+            log.exception("tool_failed", tool=self.name)
+            return ToolResult.error(
+                f"Tool {self.name} failed unexpectedly; the details are in the service log."
+            ).to_wire()
+
+    def _to_result(self, value: Any) -> CallToolResult:
+        if isinstance(value, ToolResult):
+            return value.to_wire()
+        if isinstance(value, CallToolResult):
+            return value
+        if isinstance(value, str):
+            return CallToolResult(content=[TextContent(value)])
+        if isinstance(value, list):
+            return CallToolResult(content=value)
+        if self.output_type is not None:
+            structured = msgspec.to_builtins(value)
+            text = msgspec.json.encode(structured).decode()
+            return CallToolResult(content=[TextContent(text)], structured_content=structured)
+        if isinstance(value, msgspec.Struct) and hasattr(value, "type"):
+            return CallToolResult(content=[value])
+        raise TypeError(f"tool {self.name} returned an unsupported value: {type(value).__name__}")

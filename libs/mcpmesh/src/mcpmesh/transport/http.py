@@ -1,0 +1,525 @@
+"""The MCP endpoint: POST, GET and DELETE on one path, per MCP 2025-11-25.
+
+A POST carrying a request is answered with plain JSON when the handler sends nothing
+before its result (the fast, common case), and switches to an SSE stream the moment the
+handler emits a notification or a server→client request. Checks run in the order the
+spec implies: Origin/Host (403), media types (415/406), body size (413), framing
+(400), session (400/404), protocol version header (400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from enum import Enum
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from mcpmesh.config import ServerSettings
+from mcpmesh.protocol import versions
+from mcpmesh.protocol.errors import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    REQUEST_CANCELLED,
+    McpError,
+)
+from mcpmesh.protocol.jsonrpc import (
+    Message,
+    decode_message,
+    decode_params,
+    encode_error,
+    encode_notification,
+    encode_request,
+    encode_result,
+)
+from mcpmesh.protocol.session import SessionState
+from mcpmesh.protocol.types import CancelledParams, InitializeParams
+from mcpmesh.server.service import Service
+from mcpmesh.transport.sessions import (
+    MemorySessionStore,
+    SessionRuntime,
+    SessionStore,
+    new_session_id,
+)
+from mcpmesh.transport.sse import SSE_HEADERS, ResumeError, Stream, parse_event_id
+
+log = structlog.get_logger("mcpmesh.transport")
+
+SESSION_HEADER = "Mcp-Session-Id"
+VERSION_HEADER = "MCP-Protocol-Version"
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_KEEPALIVE_SECONDS = 25.0
+
+
+def error_response(status: int, code: int, message: str) -> web.Response:
+    """An HTTP error whose body is a JSON-RPC error without id, as the spec allows."""
+    return web.Response(
+        status=status, body=encode_error(None, code, message), content_type="application/json"
+    )
+
+
+def _host_name(host_port: str) -> str:
+    host_port = host_port.strip().lower()
+    if host_port.startswith("["):
+        return host_port[: host_port.find("]") + 1]
+    return host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
+
+
+def _accepts(accept: str, media_type: str) -> bool:
+    major = media_type.split("/", 1)[0]
+    for item in accept.split(","):
+        value = item.split(";", 1)[0].strip().lower()
+        if value in (media_type, "*/*", f"{major}/*"):
+            return True
+    return False
+
+
+class _Mode(Enum):
+    UNDECIDED = 0
+    SSE = 1
+    DETACHED = 2
+
+
+class RequestChannel:
+    """Where one request's messages go: its JSON response, or its SSE stream."""
+
+    __slots__ = ("_endpoint", "_http", "mode", "payload", "response", "runtime", "stream", "wake")
+
+    def __init__(self, endpoint: McpEndpoint, runtime: SessionRuntime, http: web.Request) -> None:
+        self._endpoint = endpoint
+        self._http = http
+        self.runtime = runtime
+        self.mode = _Mode.UNDECIDED
+        self.stream: Stream | None = None
+        self.response: web.StreamResponse | None = None
+        self.payload: bytes | None = None
+        self.wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def _open_stream(self) -> Stream:
+        stream = self.runtime.new_stream()
+        response = web.StreamResponse(
+            status=200, headers={**SSE_HEADERS, SESSION_HEADER: self.runtime.id}
+        )
+        await response.prepare(self._http)
+        self.response, self.stream, self.mode = response, stream, _Mode.SSE
+        stream.attach(response)
+        if versions.sends_sse_priming_event(self.runtime.state.protocol_version):
+            await stream.prime(self._endpoint.settings.sse_retry_ms)
+        return stream
+
+    async def send(self, payload: bytes) -> None:
+        stream = self.stream if self.stream is not None else await self._open_stream()
+        await stream.send(payload)
+
+    async def notify(self, method: str, params: Any) -> None:
+        await self.send(encode_notification(method, params))
+
+    async def request(self, method: str, params: Any, timeout: float) -> msgspec.Raw:
+        runtime = self.runtime
+        request_id = runtime.new_request_id()
+        future: asyncio.Future[msgspec.Raw] = asyncio.get_running_loop().create_future()
+        runtime.pending[request_id] = future
+        try:
+            await self.send(encode_request(request_id, method, params))
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                await self.notify(
+                    "notifications/cancelled",
+                    CancelledParams(request_id=request_id, reason="timed out"),
+                )
+                raise
+        finally:
+            runtime.pending.pop(request_id, None)
+
+    async def close_stream(self) -> None:
+        stream = self.stream if self.stream is not None else await self._open_stream()
+        if self.mode is not _Mode.SSE:
+            return
+        self.mode = _Mode.DETACHED
+        stream.detach()
+        if not self.wake.done():
+            self.wake.set_result(None)
+
+    async def finish(self, payload: bytes | None) -> None:
+        """The request's last message (``None``: cancelled, nothing to send)."""
+        if self.mode is _Mode.UNDECIDED:
+            self.payload = payload
+        elif self.stream is not None:
+            if payload is not None:
+                await self.stream.send(payload)
+            self.stream.finish()
+        if not self.wake.done():
+            self.wake.set_result(None)
+
+
+class McpEndpoint:
+    """Serves one :class:`Service` over Streamable HTTP."""
+
+    def __init__(
+        self,
+        service: Service,
+        settings: ServerSettings | None = None,
+        store: SessionStore | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings or service.settings
+        self.store: SessionStore = store or MemorySessionStore()
+        self.runtimes: OrderedDict[str, SessionRuntime] = OrderedDict()
+        self.closing = False
+        self._allowed_hosts = _LOCAL_HOSTS | {h.lower() for h in self.settings.allowed_hosts}
+        self._allow_any_host = "*" in self.settings.allowed_hosts
+        self._allowed_origins = {o.lower().rstrip("/") for o in self.settings.allowed_origins}
+        service.host = self
+
+    # ------------------------------------------------------------ checks
+
+    def _check_origin(self, request: web.Request) -> web.Response | None:
+        """DNS-rebinding guard: Host and Origin must name this server."""
+        if not self._allow_any_host and _host_name(request.host) not in self._allowed_hosts:
+            return error_response(403, INVALID_REQUEST, f"Host not allowed: {request.host[:100]}")
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return None
+        origin = origin.strip().lower().rstrip("/")
+        if origin in self._allowed_origins:
+            return None
+        host = urlsplit(origin).netloc
+        if (
+            origin != "null"
+            and host
+            and (self._allow_any_host or _host_name(host) in self._allowed_hosts)
+        ):
+            return None
+        return error_response(403, INVALID_REQUEST, f"Origin not allowed: {origin[:100]}")
+
+    async def _session(self, request: web.Request) -> SessionRuntime | web.Response:
+        session_id = request.headers.get(SESSION_HEADER)
+        if not session_id:
+            return error_response(
+                400, INVALID_REQUEST, f"Missing {SESSION_HEADER} header: send initialize first"
+            )
+        runtime = self.runtimes.get(session_id)
+        if runtime is None:
+            state = await self.store.get(session_id)
+            if state is None:
+                return error_response(
+                    404,
+                    INVALID_REQUEST,
+                    "Session not found: it ended or never existed; initialize again",
+                )
+            runtime = self._adopt(state)
+        else:
+            self.runtimes.move_to_end(session_id)
+        runtime.last_seen = time.monotonic()
+        # Only an unsupported version is refused: the session's negotiated version governs
+        # the wire either way (the conformance harness itself sends older supported ones).
+        header = request.headers.get(VERSION_HEADER)
+        if (
+            header is not None
+            and header != runtime.state.protocol_version
+            and not versions.is_supported(header)
+        ):
+            supported = ", ".join(versions.SUPPORTED)
+            return error_response(
+                400,
+                INVALID_REQUEST,
+                f"Unsupported {VERSION_HEADER}: {header[:40]} (supported: {supported})",
+            )
+        return runtime
+
+    def _adopt(self, state: SessionState) -> SessionRuntime:
+        runtime = SessionRuntime(state, self.settings.event_store_size)
+        self.runtimes[state.id] = runtime
+        while len(self.runtimes) > self.settings.max_sessions:
+            _, oldest = self.runtimes.popitem(last=False)
+            oldest.end()
+        return runtime
+
+    # ------------------------------------------------------------ POST
+
+    async def handle_post(self, request: web.Request) -> web.StreamResponse:
+        refused = self._check_origin(request)
+        if refused is not None:
+            return refused
+        if request.content_type != "application/json":
+            return error_response(415, INVALID_REQUEST, "Content-Type must be application/json")
+        accept = request.headers.get("Accept", "")
+        if not (_accepts(accept, "application/json") and _accepts(accept, "text/event-stream")):
+            return error_response(
+                406, INVALID_REQUEST, "Accept must include application/json and text/event-stream"
+            )
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
+        try:
+            message = decode_message(body)
+        except McpError as exc:
+            return error_response(400, exc.code, exc.message)
+        if message.method == "initialize":
+            return await self._initialize(message)
+        runtime = await self._session(request)
+        if isinstance(runtime, web.Response):
+            return runtime
+        if message.is_notification:
+            await self._notification(runtime, message)
+            return web.Response(status=202)
+        if message.is_response:
+            return await self._response(runtime, message)
+        return await self._request(request, runtime, message)
+
+    async def _initialize(self, message: Message) -> web.Response:
+        if not message.is_request:
+            return error_response(400, INVALID_REQUEST, "initialize must be a request with an id")
+        try:
+            params = decode_params(message.params, InitializeParams)
+        except McpError as exc:
+            return web.Response(
+                body=encode_error(message.id, exc.code, exc.message),  # type: ignore[arg-type]
+                content_type="application/json",
+            )
+        result = self.service.initialize(params)
+        state = SessionState(
+            id=new_session_id(),
+            protocol_version=result.protocol_version,
+            capabilities=params.capabilities,
+            client_info=params.client_info,
+            created_at=time.time(),
+        )
+        await self.store.put(state)
+        self._adopt(state)
+        log.info(
+            "session_started",
+            session=state.id[:8],
+            version=state.protocol_version,
+            client=params.client_info.name if params.client_info else None,
+        )
+        return web.Response(
+            body=encode_result(message.id, result),
+            content_type="application/json",
+            headers={SESSION_HEADER: state.id},
+        )
+
+    async def _notification(self, runtime: SessionRuntime, message: Message) -> None:
+        method = message.method
+        if method == "notifications/initialized":
+            if not runtime.state.initialized:
+                runtime.state.initialized = True
+                await self.store.put(runtime.state)
+        elif method == "notifications/cancelled":
+            try:
+                params = decode_params(message.params, CancelledParams)
+            except McpError:
+                return
+            task = (
+                runtime.inflight.get(params.request_id) if params.request_id is not None else None
+            )
+            if task is not None:
+                task.cancel()
+
+    async def _response(self, runtime: SessionRuntime, message: Message) -> web.Response:
+        future = runtime.pending.get(message.id)  # type: ignore[arg-type]
+        if future is None:
+            return error_response(
+                400, INVALID_REQUEST, f"No request with id {message.id!r} is waiting for an answer"
+            )
+        if not future.done():
+            if message.error is not msgspec.UNSET:
+                error = message.error
+                future.set_exception(McpError(error.code, error.message, error.data))  # type: ignore[union-attr]
+            else:
+                future.set_result(message.result)  # type: ignore[arg-type]
+        return web.Response(status=202)
+
+    async def _request(
+        self, http: web.Request, runtime: SessionRuntime, message: Message
+    ) -> web.StreamResponse:
+        request_id = message.id
+        if request_id in runtime.inflight:
+            return web.Response(
+                body=encode_error(request_id, INVALID_REQUEST, "Request id is already in use"),  # type: ignore[arg-type]
+                content_type="application/json",
+            )
+        channel = RequestChannel(self, runtime, http)
+        runtime.inflight[request_id] = asyncio.create_task(self._run(runtime, message, channel))  # type: ignore[index]
+        await channel.wake
+        if channel.mode is _Mode.UNDECIDED:
+            payload = channel.payload or encode_error(
+                request_id, REQUEST_CANCELLED, "Request cancelled"
+            )  # type: ignore[arg-type]
+            return web.Response(
+                body=payload, content_type="application/json", headers={SESSION_HEADER: runtime.id}
+            )
+        response = channel.response
+        assert response is not None
+        if channel.mode is _Mode.DETACHED:
+            # Tell the client when to come back for the rest (GET + Last-Event-ID).
+            await response.write(b"retry: %d\n\n" % self.settings.sse_retry_ms)
+        return response
+
+    async def _run(
+        self, runtime: SessionRuntime, message: Message, channel: RequestChannel
+    ) -> None:
+        request_id = message.id
+        structlog.contextvars.bind_contextvars(
+            service=self.service.name, session=runtime.id[:8], request=request_id
+        )
+        payload: bytes | None
+        try:
+            result = await self.service.handle(runtime.state, message, channel)
+            payload = encode_result(request_id, result)  # type: ignore[arg-type]
+        except McpError as exc:
+            payload = encode_error(request_id, exc.code, exc.message, exc.data)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            payload = None
+        except Exception:
+            log.exception("request_failed", method=message.method)
+            payload = encode_error(
+                request_id, INTERNAL_ERROR, "Internal error; see the service log"
+            )  # type: ignore[arg-type]
+        finally:
+            runtime.inflight.pop(request_id, None)  # type: ignore[arg-type]
+        await channel.finish(payload)
+
+    # ------------------------------------------------------------ GET
+
+    async def handle_get(self, request: web.Request) -> web.StreamResponse:
+        refused = self._check_origin(request)
+        if refused is not None:
+            return refused
+        if not _accepts(request.headers.get("Accept", ""), "text/event-stream"):
+            return error_response(406, INVALID_REQUEST, "Accept must include text/event-stream")
+        runtime = await self._session(request)
+        if isinstance(runtime, web.Response):
+            return runtime
+        last_event_id = request.headers.get("Last-Event-ID")
+        if last_event_id:
+            try:
+                stream_id, seq = parse_event_id(last_event_id)
+                stream = runtime.streams.get(stream_id)
+                if stream is None:
+                    raise ResumeError(
+                        f"Unknown or expired stream in Last-Event-ID: {last_event_id[:80]!r}"
+                    )
+                stream.replay_after(seq)
+            except ResumeError as exc:
+                return error_response(400, INVALID_REQUEST, str(exc))
+            if stream.writer is not None:
+                stream.detach()  # a resuming client replaces its dead connection
+        else:
+            stream = runtime.standalone_stream()
+            if stream.writer is not None:
+                return error_response(
+                    409, INVALID_REQUEST, "A GET stream is already open for this session"
+                )
+            seq = stream.seq
+        response = web.StreamResponse(
+            status=200, headers={**SSE_HEADERS, SESSION_HEADER: runtime.id}
+        )
+        await response.prepare(request)
+        if not last_event_id and versions.sends_sse_priming_event(runtime.state.protocol_version):
+            await stream.prime(self.settings.sse_retry_ms)
+            seq = stream.seq
+        await self._serve_stream(runtime, stream, response, seq)
+        return response
+
+    async def _serve_stream(
+        self, runtime: SessionRuntime, stream: Stream, response: web.StreamResponse, seq: int
+    ) -> None:
+        """Catch up from ``seq``, then hold the connection until the stream is done."""
+        try:
+            while chunks := stream.replay_after(seq):
+                for chunk in chunks:
+                    await response.write(chunk)
+                seq += len(chunks)
+        except (ResumeError, ConnectionError):
+            return
+        if stream.finished:
+            return
+        stream.attach(response)
+        try:
+            while stream.writer is response and not (
+                stream.finished or runtime.ended or self.closing
+            ):
+                try:
+                    await asyncio.wait_for(stream.changed.wait(), _KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            if stream.writer is response:
+                stream.detach()
+
+    # ------------------------------------------------------------ DELETE
+
+    async def handle_delete(self, request: web.Request) -> web.Response:
+        refused = self._check_origin(request)
+        if refused is not None:
+            return refused
+        runtime = await self._session(request)
+        if isinstance(runtime, web.Response):
+            return runtime
+        await self.end_session(runtime.id)
+        return web.Response(status=204)
+
+    async def end_session(self, session_id: str) -> None:
+        await self.store.delete(session_id)
+        runtime = self.runtimes.pop(session_id, None)
+        if runtime is not None:
+            runtime.end()
+            log.info("session_ended", session=session_id[:8])
+
+    # ------------------------------------------------------------ ServiceHost
+
+    async def save_session(self, state: SessionState) -> None:
+        await self.store.put(state)
+
+    async def resource_updated(self, uri: str) -> None:
+        payload = encode_notification("notifications/resources/updated", {"uri": uri})
+        for runtime in list(self.runtimes.values()):
+            if uri in runtime.state.subscriptions:
+                await self._to_standalone(runtime, payload)
+
+    async def broadcast(self, method: str, params: Any) -> None:
+        payload = encode_notification(method, params if params is not None else msgspec.UNSET)
+        for runtime in list(self.runtimes.values()):
+            await self._to_standalone(runtime, payload)
+
+    @staticmethod
+    async def _to_standalone(runtime: SessionRuntime, payload: bytes) -> None:
+        """Session-wide messages go on the GET stream; dropped if the client never opened one."""
+        stream = runtime.streams.get("g")
+        if stream is not None:
+            await stream.send(payload)
+
+    # ------------------------------------------------------------ housekeeping
+
+    async def sweep_idle(self) -> None:
+        """End sessions idle longer than the timeout (no running calls, no open stream)."""
+        deadline = time.monotonic() - self.settings.session_idle_timeout
+        for runtime in list(self.runtimes.values()):
+            busy = runtime.inflight or any(s.writer is not None for s in runtime.streams.values())
+            if runtime.last_seen < deadline and not busy:
+                await self.end_session(runtime.id)
+
+    async def drain(self, timeout: float) -> None:
+        """Graceful shutdown: let running calls finish, then end every stream."""
+        self.closing = True
+        tasks = [t for r in self.runtimes.values() for t in r.inflight.values()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+        for runtime in self.runtimes.values():
+            for stream in runtime.streams.values():
+                stream.changed.set()
