@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 
 from mcpmesh import registry
+from mcpmesh.embedded.process import BackendError
+from mcpmesh.embedded.stack import Stack
 
 READY_TIMEOUT = 20.0
 
@@ -63,7 +67,28 @@ def client_config(urls: dict[str, str]) -> str:
     return json.dumps({"mcpServers": servers}, indent=2)
 
 
+def mesh_workdir() -> Path:
+    """Where backends keep their data and logs (``MCPMESH_WORKDIR``, default .cache/mesh)."""
+    return Path(os.path.abspath(os.environ.get("MCPMESH_WORKDIR", ".cache/mesh")))
+
+
 async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -> int:
+    """Start the embedded backends, then the services; stop everything on a signal."""
+    stack = Stack()
+    workdir = mesh_workdir()
+    try:
+        await stack.start(workdir)
+    except BackendError as exc:
+        await stack.stop()
+        print(f"mcpmesh up: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return await _run_services(services, host, stack.env)
+    finally:
+        await stack.stop()
+
+
+async def _run_services(services: list[str] | None, host: str, env: dict[str, str]) -> int:
     names = sorted(services or registry.available())
     unknown = [n for n in names if n not in registry.available()]
     if unknown:
@@ -79,7 +104,16 @@ async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -
         for name in names:
             port = choose_port(name, host)
             processes[name] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "mcpmesh", "serve", name, "--host", host, "--port", str(port)
+                sys.executable,
+                "-m",
+                "mcpmesh",
+                "serve",
+                name,
+                "--host",
+                host,
+                "--port",
+                str(port),
+                env={**os.environ, **env},
             )
             shown = "localhost" if host in ("127.0.0.1", "::1") else host
             urls[name] = f"http://{shown}:{port}/mcp"

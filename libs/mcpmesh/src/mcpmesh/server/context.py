@@ -107,6 +107,11 @@ class Context:
     def session_id(self) -> str:
         return self.session.id
 
+    @property
+    def secrets(self) -> Any:
+        """The service's credential provider (see :mod:`mcpmesh.secrets`)."""
+        return self.service.secrets
+
     # ------------------------------------------------------------ logging and progress
 
     async def log(self, level: LogLevel, data: Any, logger: str | None = None) -> None:

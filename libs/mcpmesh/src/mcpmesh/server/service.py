@@ -63,6 +63,7 @@ from mcpmesh.server.tools import ToolSpec
 Completer = Callable[[Context, str, str, dict[str, str]], Awaitable[list[str]]]
 SamplingFallback = Callable[[Context, CreateMessageParams], Awaitable[CreateMessageResult]]
 MethodHandler = Callable[[SessionState, Message, Channel], Awaitable[Any]]
+NotificationHandler = Callable[[SessionState, msgspec.Raw], Awaitable[None]]
 ListKind = Literal["tools", "resources", "prompts"]
 
 _MAX_COMPLETIONS = 100
@@ -102,6 +103,17 @@ class Service:
         self.completers: dict[tuple[str, str], Completer] = {}
         #: Where ``ctx.sample()`` goes when the client cannot sample (the bus sets this).
         self.sampling_fallback: SamplingFallback | None = None
+        #: Credentials for handlers (``ctx.secrets``); set by the service factory.
+        self.secrets: Any = None
+        #: Applied to every tool result before it leaves (secret redaction registers here).
+        self.result_filters: list[Callable[[CallToolResult], CallToolResult]] = []
+        #: Client notifications a service reacts to, e.g. ``notifications/roots/list_changed``:
+        #: method → ``async (session, raw_params) -> None``.
+        self.notification_handlers: dict[str, NotificationHandler] = {}
+        #: Called once when the service starts and stops (``async (service) -> None``),
+        #: for backends a service opens: pools, bus connections, secret providers.
+        self.on_startup: list[Callable[[Service], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[Service], Awaitable[None]]] = []
         #: Checks run by ``/readyz``: name → coroutine returning None or a problem.
         self.readiness_checks: dict[str, Callable[[], Awaitable[str | None]]] = {}
         self.host: ServiceHost | None = None
@@ -356,6 +368,8 @@ class Service:
         result = await spec.call(
             self.context(session, message, channel, params.meta), params.arguments
         )
+        for result_filter in self.result_filters:
+            result = result_filter(result)
         if result.structured_content is not None and not versions.has_structured_content(
             session.protocol_version
         ):

@@ -49,9 +49,20 @@ def create_app(
         yield
         task.cancel()
 
+    async def service_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        for hook in service.on_startup:
+            await hook(service)
+        yield
+        for hook in reversed(service.on_shutdown):
+            try:
+                await hook(service)
+            except Exception:
+                log.exception("shutdown_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
+
     async def on_shutdown(app: web.Application) -> None:
         await endpoint.drain(settings.shutdown_timeout)
 
+    app.cleanup_ctx.append(service_lifecycle)
     app.cleanup_ctx.append(sweeper)
     app.on_shutdown.append(on_shutdown)
     return app

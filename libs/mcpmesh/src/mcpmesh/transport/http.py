@@ -325,6 +325,13 @@ class McpEndpoint:
             )
             if task is not None:
                 task.cancel()
+        else:
+            handler = self.service.notification_handlers.get(method)  # type: ignore[arg-type]
+            if handler is not None:
+                try:
+                    await handler(runtime.state, message.params)
+                except Exception:
+                    log.exception("notification_handler_failed", method=method)
 
     async def _response(self, runtime: SessionRuntime, message: Message) -> web.Response:
         future = runtime.pending.get(message.id)  # type: ignore[arg-type]
