@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
+from mcpmesh.embedded.postgres import postgres_starter
+
 
 class Backend(Protocol):
     name: str
@@ -24,6 +26,8 @@ class Backend(Protocol):
 Starter = Callable[[Path, dict[str, str]], Awaitable[tuple[Backend, dict[str, str]]]]
 
 STARTERS: list[Starter] = []
+# PostgreSQL first: Vault's database secrets engine needs MCPMESH_PG_ADMIN_DSN.
+STARTERS.insert(0, postgres_starter)
 
 
 class Stack:
