@@ -1,0 +1,71 @@
+"""Credentials on demand: no service holds a standing secret.
+
+A service asks for a credential when it needs it (``await ctx.secrets.get("token",
+principal=ctx.principal)``); the provider fetches it from Vault, keeps it in memory
+for less than its lease, and hands the value to the redaction guard so it never shows
+up in a log line or a tool result. Vault layout (shared by every service):
+
+* KV v2 mount ``mcpmesh``: ``services/<service>/<name>`` (field ``value``), and
+  ``services/<service>/principals/<principal>/<name>`` looked up first for a principal.
+* Database secrets engine mount ``database``: roles ``postgres-readonly`` and
+  ``postgres-readwrite`` on the connection ``mcpmesh-postgres``.
+
+Without ``MCPMESH_VAULT_ADDR`` a service gets a :class:`DevSecretProvider` with no
+secrets, whose errors say how to start Vault and set the secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from mcpmesh.config import load_settings
+from mcpmesh.guard.redaction import install_log_redaction, redact_result
+from mcpmesh.secrets.dev import DevSecretProvider
+from mcpmesh.secrets.errors import SecretUnavailable
+from mcpmesh.secrets.provider import DatabaseCredentials, SecretProvider
+from mcpmesh.secrets.settings import VaultSettings
+from mcpmesh.secrets.vault import VaultSecretProvider
+
+install_log_redaction()
+
+__all__ = [
+    "DatabaseCredentials",
+    "DevSecretProvider",
+    "SecretProvider",
+    "SecretUnavailable",
+    "VaultSecretProvider",
+    "VaultSettings",
+    "secrets_from_env",
+    "use_secrets",
+]
+
+
+def secrets_from_env(service: str, env: Mapping[str, str] | None = None) -> SecretProvider:
+    """The provider for ``service``: Vault when ``MCPMESH_VAULT_ADDR`` is set, else a
+    :class:`DevSecretProvider` without secrets."""
+    settings = load_settings(VaultSettings, prefix="MCPMESH_VAULT_", env=env or os.environ)
+    if not settings.addr:
+        return DevSecretProvider({}, service=service)
+    return VaultSecretProvider(service, settings)
+
+
+def use_secrets(service, provider: SecretProvider | None = None) -> SecretProvider:  # type: ignore[no-untyped-def]
+    """Wire a provider into a :class:`~mcpmesh.Service`: ``ctx.secrets``, the result
+    redaction filter, and closing (lease revocation) on shutdown.
+
+    ``provider`` defaults to :func:`secrets_from_env` for the service's name.
+    """
+    chosen = provider if provider is not None else secrets_from_env(service.name)
+    service.secrets = chosen
+    if redact_result not in service.result_filters:
+        service.result_filters.append(redact_result)
+
+    async def close_secrets(_service: object) -> None:
+        await chosen.close()
+
+    service.on_shutdown.append(close_secrets)
+    readiness = getattr(chosen, "readiness", None)
+    if readiness is not None:
+        service.readiness_checks["vault"] = readiness
+    return chosen

@@ -1,0 +1,48 @@
+"""The provider interface services code against."""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+#: Secret names and principals become Vault path segments: keep them to safe characters
+#: so no name can climb into another service's or principal's path.
+SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,127}$")
+
+
+class DatabaseCredentials(msgspec.Struct, frozen=True):
+    """A dynamic database login: valid until ``expires_at`` (UNIX time) or revocation.
+
+    Open new connections with the latest credentials from
+    ``database_credentials(role)``; close connections before ``expires_at`` (Vault drops
+    the role then and ends its sessions).
+    """
+
+    username: str
+    password: str
+    lease_id: str
+    expires_at: float
+
+    def __repr__(self) -> str:  # the password never reaches a repr, log line or traceback
+        return f"DatabaseCredentials(username={self.username!r}, password='***', lease_id={self.lease_id!r}, expires_at={self.expires_at!r})"
+
+    __str__ = __repr__
+
+
+@runtime_checkable
+class SecretProvider(Protocol):
+    """Where a service's credentials come from (``ctx.secrets``)."""
+
+    async def get(self, name: str, *, principal: str | None = None) -> str:
+        """The static secret ``name`` of this service (the principal's own one first)."""
+        ...
+
+    async def database_credentials(self, role: str) -> DatabaseCredentials:
+        """Dynamic database credentials for ``role``, renewed while the provider is open."""
+        ...
+
+    async def close(self) -> None:
+        """Stop renewals and revoke every lease this provider obtained."""
+        ...
