@@ -32,6 +32,19 @@ def _up(args: argparse.Namespace) -> int:
     return asyncio.run(run_mesh(services=args.service or None, host=args.host))
 
 
+def _secrets_set(args: argparse.Namespace) -> int:
+    from mcpmesh.secrets.admin import SecretWriteError, read_value, set_secret
+
+    try:
+        value = read_value(sys.stdin)
+        where = set_secret(args.service, args.name, value, principal=args.principal)
+    except SecretWriteError as exc:
+        print(f"mcpmesh secrets set: {exc}", file=sys.stderr)
+        return 2
+    print(f"stored {args.service}/{args.name} in Vault ({where})", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcpmesh",
@@ -57,6 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("service", nargs="*", help="only these services")
     up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     up.set_defaults(run=_up)
+    secrets = commands.add_parser(
+        "secrets",
+        help="manage the services' secrets in Vault",
+        description="Put a service's static secret (a GitHub or Slack token) into Vault.",
+    )
+    secrets_commands = secrets.add_subparsers(dest="secrets_command", metavar="ACTION")
+    secrets_set = secrets_commands.add_parser(
+        "set",
+        help="store a secret read from standard input",
+        description="Store SERVICE's secret NAME in Vault (mcpmesh/services/SERVICE/NAME). "
+        "The value is read from standard input (never from the command line), e.g. "
+        "`mcpmesh secrets set github token < token.txt`, or typed at a hidden prompt. "
+        "Vault: MCPMESH_VAULT_ADDR and MCPMESH_VAULT_TOKEN, else the dev Vault of a "
+        "running `mcpmesh up` (MCPMESH_WORKDIR/vault/operator.json).",
+    )
+    secrets_set.add_argument("service", help="service name, e.g. github or slack")
+    secrets_set.add_argument("name", help="secret name, e.g. token or bot_token")
+    secrets_set.add_argument("--principal", help="store it for this principal only")
+    secrets_set.set_defaults(run=_secrets_set)
     return parser
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mcpmesh.embedded.postgres import postgres_starter
+from mcpmesh.embedded.vault import vault_starter
 
 
 class Backend(Protocol):
@@ -28,6 +29,8 @@ Starter = Callable[[Path, dict[str, str]], Awaitable[tuple[Backend, dict[str, st
 STARTERS: list[Starter] = []
 # PostgreSQL first: Vault's database secrets engine needs MCPMESH_PG_ADMIN_DSN.
 STARTERS.insert(0, postgres_starter)
+# Vault after PostgreSQL: its bootstrap configures the database engine from the admin DSN.
+STARTERS.append(vault_starter)
 
 
 class Stack:

@@ -1,0 +1,5 @@
+# mcpmesh-filesystem: the filesystem service reads its own static secrets and nothing else.
+# (It needs none today; the path exists so a future one does not widen another policy.)
+path "mcpmesh/data/services/filesystem/*" {
+  capabilities = ["read"]
+}

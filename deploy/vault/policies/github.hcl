@@ -1,0 +1,6 @@
+# mcpmesh-github: the GitHub service reads its own static secrets — a token, or a GitHub
+# App's id, installation id and private key — and per-principal tokens under
+# services/github/principals/<principal>/. Nothing of any other service.
+path "mcpmesh/data/services/github/*" {
+  capabilities = ["read"]
+}

