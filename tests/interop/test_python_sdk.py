@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from mcp import ClientSession, types
+from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from mcpmesh.config import ServerSettings
@@ -21,11 +20,13 @@ async def server() -> AsyncIterator[RunningService]:
 
 
 async def test_lists_and_calls(server: RunningService) -> None:
-    async with streamable_http_client(server.url) as (read, write, *_):
-        async with ClientSession(read, write) as session:
-            init = await session.initialize()
-            assert init.server_info.name == "fixture"
-            tools = await session.list_tools()
-            assert "test_simple_text" in {t.name for t in tools.tools}
-            result = await session.call_tool("test_simple_text", {})
-            assert result.content[0].text == "This is a simple text response for testing."
+    async with (
+        streamable_http_client(server.url) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        init = await session.initialize()
+        assert init.server_info.name == "fixture"
+        tools = await session.list_tools()
+        assert "test_simple_text" in {t.name for t in tools.tools}
+        result = await session.call_tool("test_simple_text", {})
+        assert result.content[0].text == "This is a simple text response for testing."

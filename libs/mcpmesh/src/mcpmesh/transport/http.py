@@ -434,8 +434,7 @@ class McpEndpoint:
         )
         await response.prepare(request)
         if not last_event_id and versions.sends_sse_priming_event(runtime.state.protocol_version):
-            await stream.prime(self.settings.sse_retry_ms)
-            seq = stream.seq
+            await stream.prime(self.settings.sse_retry_ms)  # delivered by the catch-up below
         await self._serve_stream(runtime, stream, response, seq)
         return response
 
