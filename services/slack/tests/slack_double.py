@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
 from mcpmesh.embedded.process import free_port
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
+
 from mcpmesh.guard.sanitize import TrustLabel, trust_label
 
 _STRICT = {"kw_only": True, "forbid_unknown_fields": True}

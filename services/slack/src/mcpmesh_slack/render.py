@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from mcpmesh.guard.sanitize import UNTRUSTED_NOTICE, sanitize_text, untrusted_block
-
 from mcpmesh_slack.models import (
     ChannelList,
     Message,

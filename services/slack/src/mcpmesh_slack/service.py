@@ -14,7 +14,6 @@ from typing import Any
 from mcpmesh import Context, Service, ToolError, ToolResult
 from mcpmesh.config import ServerSettings, load_settings
 from mcpmesh.secrets import SecretProvider, SecretUnavailable, use_secrets
-
 from mcpmesh_slack import __version__
 from mcpmesh_slack.markup import mentioned_users, readable_time, slack_time, to_plain
 from mcpmesh_slack.models import (
