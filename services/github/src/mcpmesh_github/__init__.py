@@ -1,0 +1,3 @@
+"""mcpmesh GitHub service."""
+
+__version__ = "0.1.0"
