@@ -58,6 +58,10 @@ class VaultServer:
         self.home = home
         self._root_token = root_token
 
+    @property
+    def audit_log(self) -> Path:
+        return self.home / "audit.log"
+
     def client(self) -> hvac.Client:
         """An hvac client with the root token (for set-up and tests; memory only)."""
         return hvac.Client(url=self.addr, token=self._root_token)
@@ -90,16 +94,35 @@ def _rotate_root(addr: str, printed_token: str) -> str:
     return token
 
 
+def _audit_config(home: Path, audit_log: Path) -> Path:
+    """OpenBao enables audit devices only declaratively, in a config file."""
+    config = home / "audit.hcl"
+    config.write_text(
+        'audit "file" "file" {\n'
+        '  description = "every request, secrets HMAC-ed"\n'
+        f"  options {{\n    file_path = {json.dumps(str(audit_log))}\n  }}\n"
+        "}\n"
+    )
+    return config
+
+
 async def start_vault(
-    workdir: Path, *, port: int | None = None, timeout: float = 30.0
+    workdir: Path, *, port: int | None = None, timeout: float = 30.0, audit: bool = True
 ) -> VaultServer:
-    """Start a dev server with its files in ``workdir/vault`` (0700)."""
+    """Start a dev server with its files in ``workdir/vault`` (0700).
+
+    ``audit`` writes Vault's audit log (one JSON line per request, secret values
+    HMAC-ed, never in clear) to ``workdir/vault/audit.log``.
+    """
     home = await asyncio.to_thread(private_dir, workdir / "vault")
     port = port or free_port()
     addr = f"http://127.0.0.1:{port}"
     printed = secrets.token_urlsafe(24)
     argv = [bao_binary(), "server", "-dev", "-dev-no-store-token"]
     argv.append(f"-dev-listen-address=127.0.0.1:{port}")
+    if audit:
+        config = await asyncio.to_thread(_audit_config, home, home / "audit.log")
+        argv.append(f"-config={config}")
     env = {
         "BAO_DEV_ROOT_TOKEN_ID": printed,  # environment, not argv: not visible in `ps`
         "HOME": str(home),  # nothing of the user's ~/.vault-token or config is touched
