@@ -10,7 +10,9 @@ import bench
 
 
 def areas() -> list[str]:
-    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
+    )
     return sorted(names, key=lambda name: name != "protocol")
 
 
@@ -18,7 +20,9 @@ def main(argv: list[str]) -> int:
     chosen = argv or areas()
     unknown = set(chosen) - set(areas())
     if unknown:
-        print(f"unknown benchmark area(s): {', '.join(sorted(unknown))}; known: {', '.join(areas())}")
+        print(
+            f"unknown benchmark area(s): {', '.join(sorted(unknown))}; known: {', '.join(areas())}"
+        )
         return 2
     status = 0
     for name in chosen:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +17,7 @@ from mcpmesh.protocol.types import (
     TextContent,
 )
 from mcpmesh.server.context import Context
+from mcpmesh.server.handlers import handler_types
 from mcpmesh.server.schema import object_schema
 
 PromptHandler = Callable[..., Awaitable[Any]]
@@ -35,9 +34,7 @@ class PromptSpec:
         icons: list[Icon] | None,
     ) -> None:
         self.handler = handler
-        params = list(inspect.signature(handler).parameters)
-        hints = typing.get_type_hints(handler)
-        self.args_type: type | None = hints.get(params[1]) if len(params) > 1 else None
+        self.args_type, _ = handler_types(handler, f"prompt {name}")
         arguments = None
         if self.args_type is not None:
             schema = object_schema(self.args_type)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from mcpmesh.protocol.types import (
     ToolAnnotations,
 )
 from mcpmesh.server.context import Context
+from mcpmesh.server.handlers import handler_types
 from mcpmesh.server.results import ToolError, ToolResult
 from mcpmesh.server.schema import NO_ARGUMENTS, object_schema
 
@@ -43,19 +43,15 @@ class ToolSpec:
     ) -> None:
         self.handler = handler
         self.name = name
-        hints = typing.get_type_hints(handler)
-        params = list(inspect.signature(handler).parameters)
-        if not params:
-            raise TypeError(f"tool {name}: the handler must take the Context as first argument")
-        self.args_type: type | None = hints.get(params[1]) if len(params) > 1 else None
-        if len(params) > 1 and self.args_type is None:
-            raise TypeError(f"tool {name}: annotate the arguments parameter with a Struct type")
+        self.args_type, returned = handler_types(handler, f"tool {name}")
         if input_schema is None:
             input_schema = NO_ARGUMENTS if self.args_type is None else object_schema(self.args_type)
-        if output_type is None:
-            returned = hints.get("return")
-            if inspect.isclass(returned) and issubclass(returned, msgspec.Struct):
-                output_type = returned
+        if (
+            output_type is None
+            and inspect.isclass(returned)
+            and issubclass(returned, msgspec.Struct)
+        ):
+            output_type = returned
         self.output_type = output_type
         self._decoder = msgspec.json.Decoder(self.args_type) if self.args_type else None
         self.tool = Tool(
