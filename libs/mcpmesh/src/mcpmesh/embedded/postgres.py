@@ -354,6 +354,10 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READ_ROLE};
 GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {READ_ROLE};
 GRANT INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {WRITE_ROLE};
 GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {WRITE_ROLE};
+-- Signalling other sessions is for administrators only (a read-only login could
+-- otherwise end its siblings' sessions): revoke the PUBLIC grant of these functions.
+REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer) FROM PUBLIC;
 """
 
 

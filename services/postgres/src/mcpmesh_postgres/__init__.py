@@ -1,0 +1,3 @@
+"""mcpmesh Postgres service."""
+
+__version__ = "0.1.0"

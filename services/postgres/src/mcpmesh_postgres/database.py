@@ -1,0 +1,298 @@
+"""The database side of the service: pools, the read-only sandbox, errors in plain words.
+
+Read-only is enforced by PostgreSQL, not by looking at the SQL text:
+
+* the login is a role that can only read (Vault's ``postgres-readonly`` or the DSN's);
+* every call runs in ``BEGIN READ ONLY`` on a session whose default is read-only too;
+* the text is one *prepared* statement, so ``SELECT 1; COMMIT; DROP …`` cannot parse;
+* ``statement_timeout``/``lock_timeout``/``idle_in_transaction_session_timeout`` bound
+  the time, and rows are fetched through a cursor up to the cap, so a huge result is
+  never produced beyond the cap, let alone held in memory;
+* the transaction always ends in ROLLBACK, and the pool resets the session on release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import msgspec
+import structlog
+
+from mcpmesh import ToolError
+from mcpmesh.secrets import DevSecretProvider, SecretUnavailable
+from mcpmesh_postgres.convert import arguments_for, server_settings, to_json
+from mcpmesh_postgres.pool import Credentials, CredentialSource, RotatingPool
+from mcpmesh_postgres.settings import PostgresSettings
+
+log = structlog.get_logger("mcpmesh.postgres")
+
+
+class Column(msgspec.Struct, frozen=True):
+    name: str
+    type: str
+
+
+class QueryResult(msgspec.Struct, kw_only=True, rename="camel"):
+    """Rows as data: ``rows[i][j]`` is the value of ``columns[j]``."""
+
+    columns: list[Column]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool = False
+    truncation: str | None = None
+    status: str | None = None
+    elapsed_ms: float = 0.0
+
+
+def explain_error(exc: BaseException, timeout: float) -> ToolError:
+    """A database failure as a message for the person at the other end (no traceback)."""
+    if isinstance(exc, asyncpg.QueryCanceledError | TimeoutError):
+        return ToolError(
+            f"The statement was stopped after the {timeout:g} s limit (statement_timeout). "
+            "Narrow it (WHERE, LIMIT, an index) or ask the operator for a longer "
+            "MCPMESH_PG_STATEMENT_TIMEOUT. Nothing was changed."
+        )
+    if isinstance(exc, asyncpg.PostgresError):
+        text = f"PostgreSQL refused the statement: {exc.args[0] if exc.args else exc}"
+        hint = getattr(exc, "hint", None)
+        if hint:
+            text += f" Hint: {hint}"
+        return ToolError(f"{text} (SQLSTATE {exc.sqlstate})")
+    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return ToolError(
+            f"The database could not be reached or the connection broke ({type(exc).__name__}: "
+            f"{exc}). Try again; if it persists, check that PostgreSQL is running."
+        )
+    return ToolError(f"The database call failed: {exc}")
+
+
+class Database:
+    """The read pool (always) and the write pool (read-write mode only)."""
+
+    def __init__(self, settings: PostgresSettings, secrets: Any) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.read: RotatingPool | None = None
+        self.write: RotatingPool | None = None
+        self._lock = asyncio.Lock()
+        self.database_name = urlsplit(settings.dsn).path.lstrip("/") or "postgres"
+
+    # ------------------------------------------------------------ connecting
+
+    @property
+    def vault_configured(self) -> bool:
+        return self.secrets is not None and not isinstance(self.secrets, DevSecretProvider)
+
+    def _source(self, role: str) -> CredentialSource:
+        async def fetch() -> Credentials:
+            if self.secrets is not None:
+                try:
+                    issued = await self.secrets.database_credentials(role)
+                except SecretUnavailable:
+                    if self.vault_configured:
+                        raise
+                else:
+                    return Credentials(
+                        issued.username, issued.password, issued.lease_id, issued.expires_at
+                    )
+            return Credentials(None, None)  # the DSN's own login
+
+        return fetch
+
+    def _pool(self, name: str, dsn: str, role: str, *, read_only: bool) -> RotatingPool:
+        s = self.settings
+        return RotatingPool(
+            name,
+            dsn,
+            self._source(role),
+            size=s.pool_size,
+            server_settings=server_settings(
+                statement_timeout=s.statement_timeout,
+                read_only=read_only,
+                application_name=f"mcpmesh-postgres-{name}",
+            ),
+            connect_timeout=s.connect_timeout,
+            rotate_before=s.rotate_before,
+            drain_timeout=s.statement_timeout + 5,
+        )
+
+    async def ensure_open(self) -> None:
+        """Open the pools on first use, so the service starts (and says what is wrong in
+        ``/readyz`` and in tool errors) even while the database is down."""
+        if self.read is not None and (self.write is not None or not self.settings.read_write):
+            return
+        if not self.settings.dsn:
+            raise ToolError(
+                "No database is configured: set MCPMESH_PG_DSN to "
+                "postgresql://host:port/database (with user:password@ when no Vault issues "
+                "credentials). `make run` does this for the embedded demo database."
+            )
+        async with self._lock:
+            try:
+                if self.read is None:
+                    pool = self._pool(
+                        "read", self.settings.dsn, self.settings.vault_read_role, read_only=True
+                    )
+                    await pool.start()
+                    self.read = pool
+                if self.settings.read_write and self.write is None:
+                    dsn = self.settings.write_dsn or self.settings.dsn
+                    pool = self._pool("write", dsn, self.settings.vault_write_role, read_only=False)
+                    await pool.start()
+                    self.write = pool
+            except ToolError:
+                raise
+            except Exception as exc:
+                raise explain_error(exc, self.settings.statement_timeout) from None
+
+    async def close(self) -> None:
+        for pool in (self.read, self.write):
+            if pool is not None:
+                await pool.close()
+        self.read = self.write = None
+
+    async def readiness(self) -> str | None:
+        try:
+            await self.fetch("SELECT 1")
+        except ToolError as exc:
+            return str(exc)
+        return None
+
+    # ------------------------------------------------------------ reading
+
+    @contextlib.asynccontextmanager
+    async def read_only(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside ``BEGIN READ ONLY`` that always ends in ROLLBACK."""
+        await self.ensure_open()
+        assert self.read is not None
+        try:
+            async with self.read.acquire() as conn:
+                transaction = conn.transaction(readonly=True)
+                await transaction.start()
+                try:
+                    yield conn
+                finally:
+                    with contextlib.suppress(Exception):
+                        await transaction.rollback()
+        except ToolError:
+            raise
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise explain_error(exc, self.settings.statement_timeout) from None
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Trusted catalog SQL (user input only in ``args``), rows as JSON-ready dicts."""
+        async with self.read_only() as conn:
+            records = await conn.fetch(sql, *args, timeout=self._client_timeout)
+        return [{k: to_json(v) for k, v in r.items()} for r in records]
+
+    @property
+    def _client_timeout(self) -> float:
+        # The server stops the statement first; this only guards against a dead peer.
+        return self.settings.statement_timeout + 5
+
+    async def query(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
+        """Run untrusted SQL as one prepared statement in the read-only sandbox."""
+        started = time.perf_counter()
+        async with self.read_only() as conn:
+            statement = await conn.prepare(sql, timeout=self._client_timeout)
+            args = _arguments(statement, params)
+            result = await self._collect(statement, args, max_rows)
+        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+        return result
+
+    async def _collect(self, statement: Any, args: list[Any], max_rows: int) -> QueryResult:
+        columns = [Column(a.name, a.type.name) for a in statement.get_attributes()]
+        if not columns:  # a statement without a result set (SET, SHOW-less utility…)
+            await statement.fetch(*args, timeout=self._client_timeout)
+            return QueryResult(columns=[], rows=[], row_count=0, status=statement.get_statusmsg())
+        cursor = await statement.cursor(*args, timeout=self._client_timeout)
+        records = await cursor.fetch(max_rows + 1, timeout=self._client_timeout)
+        rows, truncation = _bounded_rows(records, max_rows, self.settings.max_result_bytes)
+        return QueryResult(
+            columns=columns,
+            rows=rows,
+            row_count=len(rows),
+            truncated=truncation is not None,
+            truncation=truncation,
+        )
+
+    # ------------------------------------------------------------ writing
+
+    async def prepare_write(self, sql: str, params: list[Any]) -> str:
+        """Parse the statement on the server (one statement, parameters fit) without running
+        it; returns the login it will run as, for the confirmation."""
+        await self.ensure_open()
+        assert self.write is not None
+        try:
+            async with self.write.acquire() as conn:
+                statement = await conn.prepare(sql, timeout=self._client_timeout)
+                _arguments(statement, params)
+                return str(conn.get_settings().session_authorization or "")
+        except ToolError:
+            raise
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise explain_error(exc, self.settings.statement_timeout) from None
+
+    async def execute(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
+        """Run one statement in its own read-write transaction and commit it."""
+        await self.ensure_open()
+        assert self.write is not None
+        started = time.perf_counter()
+        try:
+            async with self.write.acquire() as conn, conn.transaction():
+                statement = await conn.prepare(sql, timeout=self._client_timeout)
+                args = _arguments(statement, params)
+                columns = [Column(a.name, a.type.name) for a in statement.get_attributes()]
+                records = await statement.fetch(*args, timeout=self._client_timeout)
+                status = statement.get_statusmsg()
+        except ToolError:
+            raise
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise explain_error(exc, self.settings.statement_timeout) from None
+        rows, truncation = _bounded_rows(records, max_rows, self.settings.max_result_bytes)
+        return QueryResult(
+            columns=columns,
+            rows=rows,
+            row_count=len(rows),
+            truncated=truncation is not None,
+            truncation=truncation,
+            status=status,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+
+def _arguments(statement: Any, params: list[Any]) -> list[Any]:
+    try:
+        return arguments_for(statement, params)
+    except ValueError as exc:
+        raise ToolError(
+            f"Bad parameters: {exc}. Pass one JSON value per $n, or cast in SQL ($1::text)."
+        ) from None
+
+
+def _bounded_rows(
+    records: list[asyncpg.Record], max_rows: int, max_bytes: int
+) -> tuple[list[list[Any]], str | None]:
+    rows: list[list[Any]] = []
+    size = 0
+    for record in records[:max_rows]:
+        row = [to_json(value) for value in record.values()]
+        size += len(msgspec.json.encode(row))
+        if size > max_bytes:
+            return rows, (
+                f"stopped at {len(rows)} rows: the result exceeded {max_bytes} bytes "
+                "(MCPMESH_PG_MAX_RESULT_BYTES); select fewer columns or rows"
+            )
+        rows.append(row)
+    if len(records) > max_rows:
+        return rows, (
+            f"only the first {max_rows} rows are returned (row cap); add LIMIT/OFFSET or "
+            "aggregate to see the rest"
+        )
+    return rows, None
