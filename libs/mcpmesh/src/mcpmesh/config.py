@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
 
 S = TypeVar("S", bound=msgspec.Struct)
+_FIELD_PATH = re.compile(r" - at `\$\.(\w+)[^`]*`")
 
 
 class SettingsError(ValueError):
@@ -88,7 +90,10 @@ def load_settings(
     try:
         return msgspec.convert(values, type_, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"Bad setting ({prefix}…): {exc}") from None
+        message = str(exc)
+        field = _FIELD_PATH.search(message)
+        name = prefix + field.group(1).upper() if field else f"{prefix}…"
+        raise SettingsError(f"Bad setting {name}: {_FIELD_PATH.sub('', message)}") from None
 
 
 def settings_help(type_: type[msgspec.Struct], prefix: str = "MCPMESH_") -> list[tuple[str, str]]:
