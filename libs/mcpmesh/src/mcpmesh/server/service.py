@@ -62,6 +62,8 @@ from mcpmesh.server.tools import ToolSpec
 
 Completer = Callable[[Context, str, str, dict[str, str]], Awaitable[list[str]]]
 SamplingFallback = Callable[[Context, CreateMessageParams], Awaitable[CreateMessageResult]]
+Handler = Callable[..., Awaitable[Any]]
+Decorator = Callable[[Handler], Handler]
 MethodHandler = Callable[[SessionState, Message, Channel], Awaitable[Any]]
 NotificationHandler = Callable[[SessionState, msgspec.Raw], Awaitable[None]]
 ListKind = Literal["tools", "resources", "prompts"]
@@ -148,7 +150,7 @@ class Service:
         icons: list[Icon] | None = None,
         input_schema: dict[str, Any] | None = None,
         output: type | None = None,
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Decorator:
         """Register a tool. Its arguments Struct gives ``inputSchema``; a Struct return
         type gives ``outputSchema`` and ``structuredContent``; the docstring describes it.
 
@@ -156,7 +158,7 @@ class Service:
         otherwise ``destructive`` defaults to True, as the spec assumes.
         """
 
-        def register(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        def register(handler: Handler) -> Handler:
             tool_name = name or handler.__name__
             if tool_name in self.tools:
                 raise ValueError(f"tool {tool_name!r} is already registered")
@@ -193,10 +195,10 @@ class Service:
         description: str | None = None,
         mime_type: str | None = None,
         icons: list[Icon] | None = None,
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Decorator:
         """Register a fixed resource; the handler ``(ctx)`` returns str, bytes or contents."""
 
-        def register(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        def register(handler: Handler) -> Handler:
             resource = Resource(
                 uri=uri,
                 name=name or handler.__name__,
@@ -219,10 +221,10 @@ class Service:
         description: str | None = None,
         mime_type: str | None = None,
         icons: list[Icon] | None = None,
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Decorator:
         """Register a resource template; the handler gets ``(ctx, uri, **variables)``."""
 
-        def register(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        def register(handler: Handler) -> Handler:
             template = ResourceTemplate(
                 uri_template=uri_template,
                 name=name or handler.__name__,
@@ -243,10 +245,10 @@ class Service:
         title: str | None = None,
         description: str | None = None,
         icons: list[Icon] | None = None,
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Decorator:
         """Register a prompt; its arguments come from a Struct of string fields."""
 
-        def register(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        def register(handler: Handler) -> Handler:
             prompt_name = name or handler.__name__
             self.prompts[prompt_name] = PromptSpec(
                 handler,
