@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,8 +45,14 @@ async def root(vault: VaultServer) -> hvac.Client:
 
 
 @pytest.fixture(scope="session")
-def pg_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pg")
+def pg_workdir() -> Iterator[Path]:
+    """Not under pytest's tmp dir: every pytest run (ours or a colleague's) chmods
+    /tmp/pytest-of-<user> back to 0700, which the unprivileged server user cannot cross."""
+    path = Path(tempfile.mkdtemp(prefix="mcpmesh-secrets-pg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -53,6 +62,14 @@ async def postgres(pg_workdir: Path) -> AsyncIterator[PostgresCluster]:
         await create_demo_database(cluster, pg_stat_statements=False)
         yield cluster
     finally:
+        # SIGTERM is PostgreSQL's "smart" shutdown, which waits for Vault's pooled
+        # connections to end: end them first so the test does not wait 10 s. (Tests ask
+        # for `postgres` before `kit`, so Vault is stopped first and cannot reconnect.)
+        with contextlib.suppress(Exception):
+            await cluster.psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend';"
+            )
         await cluster.stop()
 
 

@@ -255,13 +255,14 @@ class VaultSecretProvider:
                 credentials = DatabaseCredentials(
                     credentials.username, credentials.password, lease_id, time.time() + new_ttl
                 )
+                capped = new_ttl < increment * 0.9
                 if self._is_current(role, lease_id):
-                    fresh = Leased.for_ttl(credentials, new_ttl, self.settings.refresh_fraction)
-                    self._database.put(("db", role), fresh)
+                    # Capped by the role's max TTL, the lease cannot live on: the next caller
+                    # gets new credentials while these stay valid for open connections.
+                    fraction = 0.0 if capped else self.settings.refresh_fraction
+                    self._database.put(("db", role), Leased.for_ttl(credentials, new_ttl, fraction))
                 log.info("lease_renewed", role=role, lease_id=lease_id, ttl=new_ttl)
-                if new_ttl < increment * 0.9:
-                    # Capped by the role's max TTL: this lease ends; the cache fetches a new
-                    # one at its refresh point, before this one expires.
+                if capped:
                     return
         finally:
             self._lease_tasks.pop(lease_id, None)
