@@ -50,7 +50,7 @@ class Harness:
         elicit: Elicit | None = None,
         **settings: Any,
     ) -> AsyncIterator[ClientSession]:
-        slack_settings = SlackSettings(api_url=self.double.url, **settings)
+        slack_settings = SlackSettings(**{"api_url": self.double.url, **settings})
         secrets = DevSecretProvider(
             {"bot_token": BOT} if tokens is None else tokens, service="slack"
         )

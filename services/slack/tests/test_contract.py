@@ -5,27 +5,41 @@ nothing else."""
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
-import re
 from pathlib import Path
 
 from slack_double import METHODS
+from slack_sdk.web import async_client
 from slack_sdk.web.async_client import AsyncWebClient
 
 import mcpmesh_slack.slack as slack_module
 
-_API_CALL = re.compile(r"api_call\(\s*\"([a-zA-Z.]+)\"")
 
-
+@functools.cache
 def sdk_methods() -> dict[str, str]:
-    """Slack API method name (``users.profile.get``) → SDK method (``users_profile_get``)."""
+    """Slack API method name (``users.profile.get``) → SDK method (``users_profile_get``),
+    read from the SDK's source: each method passes its Slack name to ``api_call``."""
+    tree = ast.parse(inspect.getsource(async_client))
+    client_class = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == AsyncWebClient.__name__
+    )
     index: dict[str, str] = {}
-    for name, function in inspect.getmembers(AsyncWebClient, inspect.iscoroutinefunction):
-        if name.startswith("_"):
+    for method in client_class.body:
+        if not isinstance(method, ast.AsyncFunctionDef) or method.name.startswith("_"):
             continue
-        found = _API_CALL.search(inspect.getsource(function))
-        if found:
-            index.setdefault(found.group(1), name)
+        for node in ast.walk(method):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "api_call"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                index.setdefault(str(node.args[0].value), method.name)
+                break
     return index
 
 
@@ -72,7 +86,8 @@ def test_every_call_the_service_makes_exists_in_the_sdk() -> None:
 
 def test_the_double_serves_exactly_the_methods_the_service_uses() -> None:
     index = sdk_methods()
-    used = {api for api, sdk in index.items() if sdk in {m for m, _ in service_calls()}}
+    called = {method for method, _ in service_calls()}
+    used = {api for api, sdk in index.items() if sdk in called}
     assert set(METHODS) == used
     for api_method, spec in METHODS.items():
         assert api_method in index, f"the double serves {api_method}, unknown to the SDK"
