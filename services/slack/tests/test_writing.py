@@ -91,6 +91,7 @@ async def test_confirmation_can_be_turned_off(harness: Harness, slack: SlackDoub
         result = await session.call_tool("post_message", {"channel_id": "C0RANDOM", "text": "hi"})
     assert not result.is_error, text_of(result)
     assert written(slack) == ["chat.postMessage"]
+    assert not slack.calls("conversations.info"), "no lookup when nothing needs the name"
 
 
 async def test_channel_allowlist(harness: Harness, slack: SlackDouble) -> None:

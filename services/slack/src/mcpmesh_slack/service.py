@@ -318,10 +318,16 @@ class SlackTools:
 
     async def _authorize_write(self, ctx: Context, call: SlackCall, channel_id: str) -> str:
         """Check the allowlist; returns how to name the channel to the user (``#name (ID)``)."""
-        name = await self._channel_name(call, channel_id, required=bool(self.allowed_names))
+        by_id = channel_id in self.allowed_ids
+        needs_name = bool(self.allowed_names) and not by_id
+        name = (
+            await self._channel_name(call, channel_id, required=needs_name)
+            if needs_name or self.settings.confirm_writes
+            else None
+        )
         allowed = (
             not (self.allowed_ids or self.allowed_names)
-            or channel_id in self.allowed_ids
+            or by_id
             or (name is not None and name.lower() in self.allowed_names)
         )
         if not allowed:
