@@ -13,13 +13,11 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
-from mcp import ClientSession
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pg_harness import WRITER_USER, Pg, mcp_session, pg_settings
+from pg_harness import WRITER_USER, Pg
 
 from mcpmesh.embedded.postgres import (
     READER_USER,
@@ -47,9 +45,3 @@ async def pg() -> AsyncIterator[Pg]:
     finally:
         await cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture
-async def reader(pg: Pg) -> AsyncIterator[ClientSession]:
-    async with mcp_session(pg_settings(pg.reader_dsn())) as session:
-        yield session

@@ -32,7 +32,7 @@ SELECT n.nspname AS schema, c.relname AS name,
            AS row_estimate,
        obj_description(c.oid, 'pg_class') AS comment
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind = ANY($2::"char"[])
+WHERE n.nspname = $1 AND c.relkind::text = ANY($2::text[])
 ORDER BY kind, c.relname
 """
 
