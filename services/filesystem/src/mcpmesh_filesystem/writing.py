@@ -177,10 +177,13 @@ def unified_diff(before: str, after: str, path: str) -> str:
 
 
 def create_directory(sandbox: Sandbox, roots: list[Root], path: str) -> DirectoryCreated:
-    with sandbox.resolve(roots, path, want="parent") as probe:
-        existed = probe.stat is not None
-        if existed and not stat.S_ISDIR(probe.stat.st_mode):  # type: ignore[union-attr]
-            raise FsError(f"{probe.shown_path} exists and is not a directory.")
+    try:
+        with sandbox.resolve(roots, path, want="parent") as probe:
+            existed = probe.stat is not None
+            if probe.stat is not None and not stat.S_ISDIR(probe.stat.st_mode):
+                raise FsError(f"{probe.shown_path} exists and is not a directory.")
+    except NotFound:
+        existed = False  # a parent is missing too: mkdir -p makes it
     with sandbox.resolve(roots, path, want="dir", create=True) as made:
         return DirectoryCreated(path=made.shown_path, created=not existed)
 
