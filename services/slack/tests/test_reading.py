@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+import pytest
 from slack_double import SlackDouble
 from slack_harness import USER, Harness, text_of
 
@@ -313,3 +315,19 @@ async def test_revoked_and_wrong_tokens(harness: Harness, slack: SlackDouble) ->
     for result in (revoked, wrong):
         assert "mcpmesh secrets set slack bot_token" in text_of(result)
         assert "xoxb-" not in text_of(result), "a token must never be echoed"
+
+
+async def test_tokens_never_reach_the_logs(
+    harness: Harness, slack: SlackDouble, caplog: pytest.LogCaptureFixture, capsys
+) -> None:
+    slack.add_message("C0GENERAL", "U0ALICE", "hello")
+    slack.revoked.add(USER)
+    tokens = {"bot_token": "xoxb-1111-2222-doubletoken", "user_token": USER}
+    with caplog.at_level(logging.DEBUG):
+        async with harness.client(tokens=tokens) as session:
+            await session.call_tool("get_channel_history", {"channel_id": "C0GENERAL"})
+            failed = await session.call_tool("search_messages", {"query": "hello"})
+    assert failed.is_error and "token_revoked" in text_of(failed)
+    assert any(r.name.startswith("slack_sdk") for r in caplog.records), "SDK debug logs seen"
+    logged = caplog.text + "".join(capsys.readouterr())
+    assert "xoxb-1111-2222-doubletoken" not in logged and USER not in logged
