@@ -117,7 +117,9 @@ class SlackDouble:
         channel = {
             "id": channel_id,
             "name": name,
-            "is_channel": not private,
+            "is_channel": not private and not extra.get("im", False),
+            "is_im": extra.get("im", False),
+            "is_mpim": extra.get("mpim", False),
             "is_private": private,
             "is_archived": extra.get("archived", False),
             "is_member": member,
@@ -349,7 +351,13 @@ def _search_messages(double: SlackDouble, args: dict[str, Any], token: Token) ->
                 matches.append(
                     {
                         **message,
-                        "channel": {"id": channel_id, "name": channel["name"]},
+                        "channel": {
+                            "id": channel_id,
+                            "name": channel["name"],
+                            "is_private": channel["is_private"],
+                            "is_im": channel["is_im"],
+                            "is_mpim": channel["is_mpim"],
+                        },
                         "username": user.get("name", ""),
                         "permalink": f"https://double.slack.test/archives/{channel_id}/p{message['ts'].replace('.', '')}",
                         "team": "T0DOUBLE",

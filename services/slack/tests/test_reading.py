@@ -331,3 +331,23 @@ async def test_tokens_never_reach_the_logs(
     assert any(r.name.startswith("slack_sdk") for r in caplog.records), "SDK debug logs seen"
     logged = caplog.text + "".join(capsys.readouterr())
     assert "xoxb-1111-2222-doubletoken" not in logged and USER not in logged
+
+
+async def test_search_leaves_out_direct_messages_unless_allowed(
+    harness: Harness, slack: SlackDouble
+) -> None:
+    """A user token sees its owner's DMs (korotovsky/slack-mcp-server#119)."""
+    slack.add_channel("D0ALICE", "alice-dm", private=True, im=True)
+    slack.add_channel("G0GROUPDM", "mpdm-alice--bob-1", private=True, mpim=True)
+    slack.add_message("C0GENERAL", "U0BOB", "salary review is public knowledge")
+    slack.add_message("D0ALICE", "U0BOB", "my salary is 100k")
+    slack.add_message("G0GROUPDM", "U0BOB", "salary gossip")
+    tokens = {"bot_token": "xoxb-1111-2222-doubletoken", "user_token": USER}
+    async with harness.client(tokens=tokens) as session:
+        default = await session.call_tool("search_messages", {"query": "salary"})
+    async with harness.client(tokens=tokens, search_direct_messages=True) as session:
+        allowed = await session.call_tool("search_messages", {"query": "salary"})
+    assert [m["channel_id"] for m in default.structured_content["matches"]] == ["C0GENERAL"]
+    assert default.structured_content["hidden_direct_messages"] == 2
+    assert "100k" not in text_of(default) and "2 direct-message match(es)" in text_of(default)
+    assert len(allowed.structured_content["matches"]) == 3

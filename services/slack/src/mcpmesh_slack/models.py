@@ -186,6 +186,7 @@ class SearchResults(msgspec.Struct, kw_only=True):
     page: int
     pages: int
     matches: list[Message]
+    hidden_direct_messages: int = 0
     trust: TrustLabel = _trust("matches[].text", "matches[].user", "matches[].channel")
 
 

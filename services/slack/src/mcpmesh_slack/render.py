@@ -58,7 +58,15 @@ def messages_text(result: MessageList, what: str) -> str:
 
 
 def search_text(result: SearchResults) -> str:
-    more = f"More: call again with page={result.page + 1}" if result.page < result.pages else None
+    notes = []
+    if result.hidden_direct_messages:
+        notes.append(
+            f"{result.hidden_direct_messages} direct-message match(es) on this page were left "
+            "out (MCPMESH_SLACK_SEARCH_DIRECT_MESSAGES is off)."
+        )
+    if result.page < result.pages:
+        notes.append(f"More: call again with page={result.page + 1}")
+    more = "\n".join(notes) or None
     return labelled(
         f"{result.total} match(es) for {result.query!r}, page {result.page} of {max(result.pages, 1)}:",
         [_message_text(message) for message in result.matches],

@@ -240,12 +240,19 @@ class SlackTools:
         )
         found = page.get("messages") or {}
         paging = found.get("paging") or {}
+        matches = found.get("matches") or []
+        shown = (
+            matches
+            if self.settings.search_direct_messages
+            else [m for m in matches if not _is_direct(m)]
+        )
         result = SearchResults(
             query=args.query,
             total=int(found.get("total") or paging.get("total") or 0),
             page=int(paging.get("page") or args.page),
             pages=int(paging.get("pages") or 0),
-            matches=await self._messages(call, found.get("matches") or []),
+            matches=await self._messages(call, shown),
+            hidden_direct_messages=len(matches) - len(shown),
         )
         return ToolResult.text(search_text(result), structured=result)
 
@@ -396,6 +403,15 @@ def _time_arg(value: str | None, name: str) -> str | None:
         return slack_time(value)
     except ValueError as exc:
         raise ToolError(f"{name}: {exc}") from None
+
+
+def _is_direct(match: dict[str, Any]) -> bool:
+    """A search match from a DM or group DM: a user token sees its owner's private
+    conversations, which an assistant should not surface unless the operator allows it."""
+    channel = match.get("channel") if isinstance(match.get("channel"), dict) else {}
+    return bool(
+        channel.get("is_im") or channel.get("is_mpim") or str(channel.get("id", "")).startswith("D")
+    )
 
 
 def _channel(item: dict[str, Any]) -> Channel:

@@ -18,6 +18,8 @@ class SlackSettings(msgspec.Struct, kw_only=True, frozen=True):
     write_channels: list[str] = []
     #: Ask the user to confirm every write through MCP elicitation.
     confirm_writes: bool = True
+    #: Let search_messages return direct messages (DMs, group DMs) the user token can see.
+    search_direct_messages: bool = False
     #: Workspace ID passed to list/search calls; only needed with org-wide tokens.
     team_id: str | None = None
     #: Items asked of Slack per request (Slack recommends at most 200).
