@@ -106,6 +106,8 @@ async def test_a_run_using_secrets_leaks_nothing_to_logs_or_results(
     handler = logging.StreamHandler(stdlib_lines)
     logging.getLogger().addHandler(handler)
     configure_logging("github", "debug")
+    # Loggers must not keep capsys's stream past this test.
+    structlog.configure(cache_logger_on_first_use=False)
     logging.getLogger("urllib3").setLevel(logging.DEBUG)
     try:
         provider = await kit.provider("github")
