@@ -187,11 +187,11 @@ def report(results: dict[str, dict[str, tuple[list[float], int]]]) -> None:
     )
     for label, sides in results.items():
         ours, our_size = sides["mcpmesh"]
-        row = f"{label:<32}{statistics.median(ours):>10.1f} ms{_p90(ours):>6.1f} ms"
+        row = f"{label:<32}{statistics.median(ours):>10.1f} ms{_p90(ours):>8.1f} ms"
         if "reference" in sides:
             theirs, their_size = sides["reference"]
             ratio = statistics.median(theirs) / statistics.median(ours)
-            row += f"{statistics.median(theirs):>12.1f} ms{_p90(theirs):>6.1f} ms{ratio:>9.1f}x"
+            row += f"{statistics.median(theirs):>12.1f} ms{_p90(theirs):>8.1f} ms{ratio:>9.1f}x"
             row += f"  {our_size} / {their_size}"
         print(row)
     print(

@@ -23,7 +23,8 @@ READ_TOOLS = {
     "list_allowed_directories",
 }
 FILES = ("hello.txt", "image.png", "sound.wav", "blob.bin")
-STRUCTURED = READ_TOOLS - {"read_text_file", "read_media_file"}
+#: directory_tree returns structuredContent but declares no outputSchema (see service.py).
+STRUCTURED = READ_TOOLS - {"read_text_file", "read_media_file", "directory_tree"}
 
 
 async def test_read_only_by_default_lists_only_read_tools(root: Path) -> None:
