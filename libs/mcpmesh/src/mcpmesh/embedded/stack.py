@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
+from mcpmesh.embedded.nats import nats_starter
 from mcpmesh.embedded.postgres import postgres_starter
 from mcpmesh.embedded.vault import vault_starter
 
@@ -31,6 +32,8 @@ STARTERS: list[Starter] = []
 STARTERS.insert(0, postgres_starter)
 # Vault after PostgreSQL: its bootstrap configures the database engine from the admin DSN.
 STARTERS.append(vault_starter)
+# NATS with JetStream: the event bus (sessions, routing, sampling, audit).
+STARTERS.append(nats_starter)
 
 
 class Stack:

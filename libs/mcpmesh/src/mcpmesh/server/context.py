@@ -8,6 +8,7 @@ The transport supplies a :class:`Channel` that knows where this request's messag
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -80,7 +81,7 @@ _CONFIRM_SCHEMA = {
 class Context:
     """Created by the library for every request that runs service code."""
 
-    __slots__ = ("_channel", "progress_token", "request_id", "service", "session")
+    __slots__ = ("_channel", "progress_token", "request_id", "service", "session", "tool")
 
     def __init__(
         self,
@@ -95,6 +96,8 @@ class Context:
         self.request_id = request_id
         self.progress_token = progress_token
         self._channel = channel
+        #: The tool being called (``None`` for resources, prompts, completions).
+        self.tool: str | None = None
 
     # ------------------------------------------------------------ identity
 
@@ -181,6 +184,35 @@ class Context:
                 else None
             ),
         )
+        if self.service.sampling_policy is None and not self.service.audit_hooks:
+            return await self._sample(params, timeout)
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            if self.service.sampling_policy is not None:
+                params = await self.service.sampling_policy(self, params)
+            result = await self._sample(params, timeout)
+            outcome = "ok"
+            return result
+        except ToolError as exc:
+            outcome = f"refused: {exc}"[:200]
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            self.service.audit(
+                "sampling",
+                self.tool,
+                self.session,
+                msgspec.json.encode(params),
+                outcome,
+                time.perf_counter() - started,
+            )
+
+    async def _sample(
+        self, params: CreateMessageParams, timeout: float | None
+    ) -> CreateMessageResult:
         if self.session.capabilities.sampling is None:
             fallback = self.service.sampling_fallback
             if fallback is not None:
@@ -208,10 +240,27 @@ class Context:
                 "elicitation capability. Use a client that supports MCP elicitation."
             )
         requested = schema if isinstance(schema, dict) else object_schema(schema)
-        raw = await self._ask(
-            "elicitation/create", ElicitParams(message=message, requested_schema=requested), timeout
-        )
-        return _decode_reply(raw, ElicitResult, "elicitation/create")
+        params = ElicitParams(message=message, requested_schema=requested)
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            raw = await self._ask("elicitation/create", params, timeout)
+            answer: ElicitResult = _decode_reply(raw, ElicitResult, "elicitation/create")
+            outcome = answer.action
+            return answer
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            if self.service.audit_hooks:
+                self.service.audit(
+                    "elicitation",
+                    self.tool,
+                    self.session,
+                    msgspec.json.encode(params),
+                    outcome,
+                    time.perf_counter() - started,
+                )
 
     async def confirm(self, message: str, *, timeout: float | None = None) -> bool:
         """Ask the user to allow an action; ``True`` only on an explicit yes."""

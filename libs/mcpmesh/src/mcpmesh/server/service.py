@@ -7,7 +7,9 @@ Struct or raises :class:`~mcpmesh.protocol.errors.McpError`.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
@@ -66,6 +68,12 @@ Handler = Callable[..., Awaitable[Any]]
 Decorator = Callable[[Handler], Handler]
 MethodHandler = Callable[[SessionState, Message, Channel], Awaitable[Any]]
 NotificationHandler = Callable[[SessionState, msgspec.Raw], Awaitable[None]]
+#: ``(kind, tool, session, arguments, outcome, seconds)``: told of every tool call,
+#: sampling request and elicitation (kind ``tool``/``sampling``/``elicitation``);
+#: must not block (the bus queues the event and publishes it in the background).
+AuditHook = Callable[[str, str | None, SessionState, Any, str, float], None]
+#: Checks (raises ToolError to refuse) and adjusts every sampling request before it goes out.
+SamplingPolicy = Callable[[Context, CreateMessageParams], Awaitable[CreateMessageParams]]
 ListKind = Literal["tools", "resources", "prompts"]
 
 _MAX_COMPLETIONS = 100
@@ -105,6 +113,10 @@ class Service:
         self.completers: dict[tuple[str, str], Completer] = {}
         #: Where ``ctx.sample()`` goes when the client cannot sample (the bus sets this).
         self.sampling_fallback: SamplingFallback | None = None
+        #: Caps and rate limits applied to every ``ctx.sample()`` (the bus sets this).
+        self.sampling_policy: SamplingPolicy | None = None
+        #: Audit trail of tool calls, sampling and elicitation (the bus's audit stream).
+        self.audit_hooks: list[AuditHook] = []
         #: Credentials for handlers (``ctx.secrets``); set by the service factory.
         self.secrets: Any = None
         #: Applied to every tool result before it leaves (secret redaction registers here).
@@ -360,16 +372,55 @@ class Service:
         )
         return ListToolsResult(tools=page, next_cursor=next_cursor)
 
+    def audit(
+        self,
+        kind: str,
+        tool: str | None,
+        session: SessionState,
+        arguments: Any,
+        outcome: str,
+        seconds: float,
+    ) -> None:
+        for hook in self.audit_hooks:
+            hook(kind, tool, session, arguments, outcome, seconds)
+
     async def _call_tool(
         self, session: SessionState, message: Message, channel: Channel
     ) -> CallToolResult:
         params = decode_params(message.params, CallToolParams)
+        if not self.audit_hooks:
+            return await self._run_tool(session, message, channel, params)
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            result = await self._run_tool(session, message, channel, params)
+            outcome = "error" if result.is_error else "ok"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except McpError as exc:
+            outcome = f"rejected: {exc.message}"[:200]
+            raise
+        finally:
+            self.audit(
+                "tool",
+                params.name,
+                session,
+                params.arguments,
+                outcome,
+                time.perf_counter() - started,
+            )
+
+    async def _run_tool(
+        self, session: SessionState, message: Message, channel: Channel, params: CallToolParams
+    ) -> CallToolResult:
         spec = self.tools.get(params.name)
         if spec is None:
             raise invalid_params(f"Unknown tool: {params.name}")
-        result = await spec.call(
-            self.context(session, message, channel, params.meta), params.arguments
-        )
+        ctx = self.context(session, message, channel, params.meta)
+        ctx.tool = params.name
+        result = await spec.call(ctx, params.arguments)
         for result_filter in self.result_filters:
             result = result_filter(result)
         if result.structured_content is not None and not versions.has_structured_content(

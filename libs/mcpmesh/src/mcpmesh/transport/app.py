@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from aiohttp import web
 
-from mcpmesh.config import ServerSettings
+from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
+from mcpmesh.config import ServerSettings, load_settings
 from mcpmesh.obs.health import add_health_routes
 from mcpmesh.server.service import Service
 from mcpmesh.transport.http import McpEndpoint
@@ -25,10 +26,30 @@ ENDPOINT_KEY = web.AppKey("endpoint", McpEndpoint)
 
 
 def create_app(
-    service: Service, settings: ServerSettings | None = None, store: SessionStore | None = None
+    service: Service,
+    settings: ServerSettings | None = None,
+    store: SessionStore | None = None,
+    *,
+    bus: BusSettings | None = None,
+    sampling: SamplingSettings | None = None,
 ) -> web.Application:
+    """The service's application. ``bus``/``sampling`` default to ``MCPMESH_NATS_…`` and
+    ``MCPMESH_SAMPLING_…``; without a NATS URL it is one replica, fully in-process."""
     settings = settings or service.settings
-    endpoint = McpEndpoint(service, settings, store)
+    bus = bus if bus is not None else load_settings(BusSettings, BUS_PREFIX)
+    sampling = (
+        sampling if sampling is not None else load_settings(SamplingSettings, SAMPLING_PREFIX)
+    )
+    cluster = None
+    if bus.url:
+        from mcpmesh.bus.wiring import attach_bus
+
+        cluster = attach_bus(service, bus, sampling)
+    else:
+        from mcpmesh.bus.wiring import attach_local
+
+        attach_local(service, sampling)
+    endpoint = McpEndpoint(service, settings, store, cluster)
     # aiohttp enforces the body limit while reading; the endpoint turns it into 413.
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[ENDPOINT_KEY] = endpoint
@@ -49,6 +70,13 @@ def create_app(
         yield
         task.cancel()
 
+    async def bus_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if cluster is not None:
+            await cluster.start(endpoint)
+        yield
+        if cluster is not None:
+            await cluster.stop()
+
     async def service_lifecycle(app: web.Application) -> AsyncIterator[None]:
         for hook in service.on_startup:
             await hook(service)
@@ -60,8 +88,11 @@ def create_app(
                 log.exception("shutdown_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
 
     async def on_shutdown(app: web.Application) -> None:
+        if cluster is not None:
+            cluster.stopping.set()  # ends the GET streams served from the bus
         await endpoint.drain(settings.shutdown_timeout)
 
+    app.cleanup_ctx.append(bus_lifecycle)
     app.cleanup_ctx.append(service_lifecycle)
     app.cleanup_ctx.append(sweeper)
     app.on_shutdown.append(on_shutdown)

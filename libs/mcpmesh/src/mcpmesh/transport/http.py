@@ -40,6 +40,7 @@ from mcpmesh.protocol.jsonrpc import (
 from mcpmesh.protocol.session import SessionState
 from mcpmesh.protocol.types import CancelledParams, InitializeParams
 from mcpmesh.server.service import Service
+from mcpmesh.transport.cluster import Cluster, ClusterUnavailable
 from mcpmesh.transport.sessions import (
     MemorySessionStore,
     SessionRuntime,
@@ -54,6 +55,13 @@ SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _KEEPALIVE_SECONDS = 25.0
+
+
+def unavailable_response(exc: ClusterUnavailable) -> web.Response:
+    """The bus is down: say so, and when to try again (nothing waits for it)."""
+    response = error_response(503, INTERNAL_ERROR, str(exc))
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def error_response(status: int, code: int, message: str) -> web.Response:
@@ -88,11 +96,28 @@ class _Mode(Enum):
 class RequestChannel:
     """Where one request's messages go: its JSON response, or its SSE stream."""
 
-    __slots__ = ("_endpoint", "_http", "mode", "payload", "response", "runtime", "stream", "wake")
+    __slots__ = (
+        "_endpoint",
+        "_http",
+        "mode",
+        "payload",
+        "request_id",
+        "response",
+        "runtime",
+        "stream",
+        "wake",
+    )
 
-    def __init__(self, endpoint: McpEndpoint, runtime: SessionRuntime, http: web.Request) -> None:
+    def __init__(
+        self,
+        endpoint: McpEndpoint,
+        runtime: SessionRuntime,
+        http: web.Request,
+        request_id: object = None,
+    ) -> None:
         self._endpoint = endpoint
         self._http = http
+        self.request_id = request_id
         self.runtime = runtime
         self.mode = _Mode.UNDECIDED
         self.stream: Stream | None = None
@@ -102,6 +127,10 @@ class RequestChannel:
 
     async def _open_stream(self) -> Stream:
         stream = self.runtime.new_stream()
+        stream.request_id = self.request_id
+        cluster = self._endpoint.cluster
+        if cluster is not None:
+            cluster.attach(stream, self.runtime.id)
         response = web.StreamResponse(
             status=200, headers={**SSE_HEADERS, SESSION_HEADER: self.runtime.id}
         )
@@ -153,7 +182,7 @@ class RequestChannel:
         elif self.stream is not None:
             if payload is not None:
                 await self.stream.send(payload)
-            self.stream.finish()
+            await self.stream.end()
         if not self.wake.done():
             self.wake.set_result(None)
 
@@ -166,10 +195,15 @@ class McpEndpoint:
         service: Service,
         settings: ServerSettings | None = None,
         store: SessionStore | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.service = service
         self.settings = settings or service.settings
-        self.store: SessionStore = store or MemorySessionStore()
+        #: Other replicas of this service (the bus); ``None``: this process is the only one.
+        self.cluster = cluster
+        self.store: SessionStore = (
+            cluster.store if cluster is not None else store or MemorySessionStore()
+        )
         self.runtimes: OrderedDict[str, SessionRuntime] = OrderedDict()
         self.closing = False
         self._allowed_hosts = _LOCAL_HOSTS | {h.lower() for h in self.settings.allowed_hosts}
@@ -206,7 +240,10 @@ class McpEndpoint:
             )
         runtime = self.runtimes.get(session_id)
         if runtime is None:
-            state = await self.store.get(session_id)
+            try:
+                state = await self.store.get(session_id)
+            except ClusterUnavailable as exc:
+                return unavailable_response(exc)
             if state is None:
                 return error_response(
                     404,
@@ -234,7 +271,8 @@ class McpEndpoint:
         return runtime
 
     def _adopt(self, state: SessionState) -> SessionRuntime:
-        runtime = SessionRuntime(state, self.settings.event_store_size)
+        replica = self.cluster.replica_id if self.cluster is not None else None
+        runtime = SessionRuntime(state, self.settings.event_store_size, replica)
         self.runtimes[state.id] = runtime
         while len(self.runtimes) > self.settings.max_sessions:
             _, oldest = self.runtimes.popitem(last=False)
@@ -295,7 +333,10 @@ class McpEndpoint:
             client_info=params.client_info,
             created_at=time.time(),
         )
-        await self.store.put(state)
+        try:
+            await self.store.put(state)
+        except ClusterUnavailable as exc:
+            return unavailable_response(exc)
         self._adopt(state)
         log.info(
             "session_started",
@@ -314,7 +355,10 @@ class McpEndpoint:
         if method == "notifications/initialized":
             if not runtime.state.initialized:
                 runtime.state.initialized = True
-                await self.store.put(runtime.state)
+                try:
+                    await self.store.put(runtime.state)
+                except ClusterUnavailable:
+                    log.warning("session_not_saved", session=runtime.id[:8])
         elif method == "notifications/cancelled":
             try:
                 params = decode_params(message.params, CancelledParams)
@@ -325,6 +369,11 @@ class McpEndpoint:
             )
             if task is not None:
                 task.cancel()
+            elif self.cluster is not None and params.request_id is not None:
+                try:
+                    await self.cluster.route_cancel(runtime.id, params.request_id)
+                except ClusterUnavailable:
+                    log.warning("cancel_not_routed", session=runtime.id[:8])
         else:
             handler = self.service.notification_handlers.get(method)  # type: ignore[arg-type]
             if handler is not None:
@@ -334,18 +383,33 @@ class McpEndpoint:
                     log.exception("notification_handler_failed", method=method)
 
     async def _response(self, runtime: SessionRuntime, message: Message) -> web.Response:
+        if runtime.pending.get(message.id) is None and self.cluster is not None:  # type: ignore[arg-type]
+            try:
+                problem = await self.cluster.route_response(
+                    runtime.id, str(message.id), msgspec.json.encode(message)
+                )
+            except ClusterUnavailable as exc:
+                return unavailable_response(exc)
+            if problem is not None:
+                return error_response(400, INVALID_REQUEST, problem)
+            return web.Response(status=202)
+        problem = self.settle(runtime, message)
+        if problem is not None:
+            return error_response(400, INVALID_REQUEST, problem)
+        return web.Response(status=202)
+
+    def settle(self, runtime: SessionRuntime, message: Message) -> str | None:
+        """Wake the handler waiting for this answer; a problem text if none waits."""
         future = runtime.pending.get(message.id)  # type: ignore[arg-type]
         if future is None:
-            return error_response(
-                400, INVALID_REQUEST, f"No request with id {message.id!r} is waiting for an answer"
-            )
+            return f"No request with id {message.id!r} is waiting for an answer"
         if not future.done():
             if message.error is not msgspec.UNSET:
                 error = message.error
                 future.set_exception(McpError(error.code, error.message, error.data))  # type: ignore[union-attr]
             else:
                 future.set_result(message.result)  # type: ignore[arg-type]
-        return web.Response(status=202)
+        return None
 
     async def _request(
         self, http: web.Request, runtime: SessionRuntime, message: Message
@@ -356,7 +420,7 @@ class McpEndpoint:
                 body=encode_error(request_id, INVALID_REQUEST, "Request id is already in use"),  # type: ignore[arg-type]
                 content_type="application/json",
             )
-        channel = RequestChannel(self, runtime, http)
+        channel = RequestChannel(self, runtime, http, request_id)
         runtime.inflight[request_id] = asyncio.create_task(self._run(runtime, message, channel))  # type: ignore[index]
         await channel.wake
         if channel.mode is _Mode.UNDECIDED:
@@ -409,6 +473,10 @@ class McpEndpoint:
         if isinstance(runtime, web.Response):
             return runtime
         last_event_id = request.headers.get("Last-Event-ID")
+        if self.cluster is not None:
+            shared = await self._shared_get(request, runtime, last_event_id)
+            if shared is not None:
+                return shared
         if last_event_id:
             try:
                 stream_id, seq = parse_event_id(last_event_id)
@@ -437,6 +505,37 @@ class McpEndpoint:
             await stream.prime(self.settings.sse_retry_ms)  # delivered by the catch-up below
         await self._serve_stream(runtime, stream, response, seq)
         return response
+
+    async def _shared_get(
+        self, request: web.Request, runtime: SessionRuntime, last_event_id: str | None
+    ) -> web.StreamResponse | None:
+        """GET when sessions are shared: the GET stream and other replicas' streams come
+        from the bus; ``None`` leaves a stream this replica holds to the local path."""
+        cluster = self.cluster
+        assert cluster is not None
+        headers = {**SSE_HEADERS, SESSION_HEADER: runtime.id}
+        try:
+            if not last_event_id:
+                if runtime.bus_stream_open:
+                    return error_response(
+                        409, INVALID_REQUEST, "A GET stream is already open for this session"
+                    )
+                retry = (
+                    self.settings.sse_retry_ms
+                    if versions.sends_sse_priming_event(runtime.state.protocol_version)
+                    else None
+                )
+                return await cluster.serve_session_stream(runtime, request, headers, None, retry)
+            stream_id, seq = parse_event_id(last_event_id)
+            if stream_id == "g":
+                return await cluster.serve_session_stream(runtime, request, headers, seq, None)
+            if stream_id in runtime.streams:
+                return None
+            return await cluster.resume_remote_stream(runtime, request, headers, stream_id, seq)
+        except ResumeError as exc:
+            return error_response(400, INVALID_REQUEST, str(exc))
+        except ClusterUnavailable as exc:
+            return unavailable_response(exc)
 
     async def _serve_stream(
         self, runtime: SessionRuntime, stream: Stream, response: web.StreamResponse, seq: int
@@ -475,29 +574,62 @@ class McpEndpoint:
         runtime = await self._session(request)
         if isinstance(runtime, web.Response):
             return runtime
-        await self.end_session(runtime.id)
+        try:
+            await self.end_session(runtime.id)
+        except ClusterUnavailable as exc:
+            return unavailable_response(exc)
         return web.Response(status=204)
 
     async def end_session(self, session_id: str) -> None:
         await self.store.delete(session_id)
+        self.forget_session(session_id)
+
+    def forget_session(self, session_id: str) -> None:
+        """End the session's live part on this replica (its state may live on elsewhere)."""
         runtime = self.runtimes.pop(session_id, None)
         if runtime is not None:
             runtime.end()
             log.info("session_ended", session=session_id[:8])
 
+    def session_changed(self, state: SessionState) -> None:
+        """Another replica saved the session (log level, subscriptions): use its state."""
+        runtime = self.runtimes.get(state.id)
+        if runtime is not None:
+            runtime.state = state
+
+    def cancel_local(self, session_id: str, request_id: object) -> bool:
+        runtime = self.runtimes.get(session_id)
+        task = runtime.inflight.get(request_id) if runtime is not None else None  # type: ignore[arg-type]
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
     # ------------------------------------------------------------ ServiceHost
 
     async def save_session(self, state: SessionState) -> None:
-        await self.store.put(state)
+        try:
+            await self.store.put(state)
+        except ClusterUnavailable as exc:
+            raise McpError(INTERNAL_ERROR, str(exc)) from None
 
     async def resource_updated(self, uri: str) -> None:
         payload = encode_notification("notifications/resources/updated", {"uri": uri})
+        if self.cluster is not None:
+            for state in self.cluster.sessions():
+                if uri in state.subscriptions:
+                    await self.cluster.publish_session_message(state.id, payload)
+            return
         for runtime in list(self.runtimes.values()):
             if uri in runtime.state.subscriptions:
                 await self._to_standalone(runtime, payload)
 
     async def broadcast(self, method: str, params: Any) -> None:
         payload = encode_notification(method, params if params is not None else msgspec.UNSET)
+        if self.cluster is not None:
+            for state in self.cluster.sessions():
+                await self.cluster.publish_session_message(state.id, payload)
+            return
         for runtime in list(self.runtimes.values()):
             await self._to_standalone(runtime, payload)
 
@@ -516,7 +648,12 @@ class McpEndpoint:
         for runtime in list(self.runtimes.values()):
             busy = runtime.inflight or any(s.writer is not None for s in runtime.streams.values())
             if runtime.last_seen < deadline and not busy:
-                await self.end_session(runtime.id)
+                if self.cluster is not None:
+                    # Shared sessions expire with the bucket's TTL; other replicas may
+                    # still serve this one.
+                    self.forget_session(runtime.id)
+                else:
+                    await self.end_session(runtime.id)
 
     async def drain(self, timeout: float) -> None:
         """Graceful shutdown: let running calls finish, then end every stream."""

@@ -59,7 +59,9 @@ class MemorySessionStore:
 class SessionRuntime:
     """What one replica keeps live for a session it is serving."""
 
-    def __init__(self, state: SessionState, stream_capacity: int) -> None:
+    def __init__(
+        self, state: SessionState, stream_capacity: int, replica_id: str | None = None
+    ) -> None:
         self.state = state
         self.last_seen = time.monotonic()
         self.stream_capacity = stream_capacity
@@ -67,9 +69,18 @@ class SessionRuntime:
         self.inflight: dict[RequestId, asyncio.Task[None]] = {}
         self.pending: dict[RequestId, asyncio.Future[msgspec.Raw]] = {}
         self.ended = False
+        #: Set when the session ends here (wakes GET streams served from the bus).
+        self.closed = asyncio.Event()
+        #: A GET stream served from the bus is open on this replica.
+        self.bus_stream_open = False
         self._stream_counter = 0
         self._request_counter = 0
         self._request_prefix = secrets.token_hex(3)
+        # Shared sessions: ids start with the replica's, so answers and resumes find it.
+        self._stream_prefix = "p"
+        if replica_id is not None:
+            self._request_prefix = f"{replica_id}-{self._request_prefix}"
+            self._stream_prefix = f"{self._request_prefix}-p"
 
     @property
     def id(self) -> str:
@@ -77,7 +88,9 @@ class SessionRuntime:
 
     def new_stream(self) -> Stream:
         self._stream_counter += 1
-        return self._add(Stream(f"p{self._stream_counter}", self.stream_capacity))
+        return self._add(
+            Stream(f"{self._stream_prefix}{self._stream_counter}", self.stream_capacity)
+        )
 
     def standalone_stream(self) -> Stream:
         stream = self.streams.get("g")
@@ -98,6 +111,7 @@ class SessionRuntime:
     def end(self) -> None:
         """End the session here: cancel handlers, fail waiting requests, close streams."""
         self.ended = True
+        self.closed.set()
         for task in self.inflight.values():
             task.cancel()
         for future in self.pending.values():

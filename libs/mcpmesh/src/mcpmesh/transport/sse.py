@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Protocol
 
 from aiohttp import web
 
@@ -42,11 +43,23 @@ def parse_event_id(event_id: str) -> tuple[str, int]:
     return stream_id, int(seq_text)
 
 
+class Mirror(Protocol):
+    """Where a stream's events are copied so another replica can resume it (the bus)."""
+
+    async def event(self, stream: Stream, seq: int, chunk: bytes) -> None: ...
+
+    async def end(self, stream: Stream) -> None: ...
+
+
 class Stream:
     """One SSE stream of a session: its replay buffer and, when connected, its writer."""
 
     def __init__(self, stream_id: str, capacity: int) -> None:
         self.id = stream_id
+        #: Set by the bus when the session is shared between replicas.
+        self.mirror: Mirror | None = None
+        #: The JSON-RPC id of the request this stream answers (``None``: the GET stream).
+        self.request_id: object = None
         self.seq = 0
         self.events: deque[tuple[int, bytes]] = deque(maxlen=capacity)
         self.writer: web.StreamResponse | None = None
@@ -63,12 +76,16 @@ class Stream:
         """Record an event and deliver it to the live writer, if there is one."""
         chunk = format_event(self.next_id(), data)
         self.events.append((self.seq, chunk))
+        if self.mirror is not None:
+            await self.mirror.event(self, self.seq, chunk)
         await self._write(chunk)
 
     async def prime(self, retry_ms: int) -> None:
         """The priming event: an id (so the client can resume) and no data (SEP-1699)."""
         chunk = format_event(self.next_id(), b"", retry_ms)
         self.events.append((self.seq, chunk))
+        if self.mirror is not None:
+            await self.mirror.event(self, self.seq, chunk)
         await self._write(chunk)
 
     async def _write(self, chunk: bytes) -> None:
@@ -103,3 +120,9 @@ class Stream:
     def finish(self) -> None:
         self.finished = True
         self.changed.set()
+
+    async def end(self) -> None:
+        """The request's answer was sent: finish here and wherever the stream is mirrored."""
+        self.finish()
+        if self.mirror is not None:
+            await self.mirror.end(self)

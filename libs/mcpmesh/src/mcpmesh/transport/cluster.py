@@ -1,0 +1,66 @@
+"""What the endpoint needs from other replicas of its service (the bus provides it).
+
+Without a cluster the endpoint is one replica, fully in-process. With one (see
+:mod:`mcpmesh.bus`), session state is shared, a client's answer to a server→client
+request may land on any replica and is routed to the one waiting, cancellations reach
+the replica running the request, session-wide (GET stream) messages reach the session
+wherever its GET stream is open, and any replica can resume any SSE stream.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from aiohttp import web
+
+from mcpmesh.protocol.jsonrpc import RequestId
+from mcpmesh.protocol.session import SessionState
+
+if TYPE_CHECKING:
+    from mcpmesh.transport.sessions import SessionRuntime, SessionStore
+    from mcpmesh.transport.sse import Stream
+
+
+class ClusterUnavailable(Exception):
+    """The bus is needed for this request but cannot be reached right now."""
+
+
+class Cluster(Protocol):
+    #: Names this replica in request and stream ids, so answers find their way back.
+    replica_id: str
+    store: SessionStore
+
+    def sessions(self) -> list[SessionState]:
+        """Every live session of the service (from the shared store's local cache)."""
+
+    def attach(self, stream: Stream, session_id: str) -> None:
+        """Copy a POST stream's events to the bus, so another replica can resume it."""
+
+    async def route_response(self, session_id: str, request_id: str, body: bytes) -> str | None:
+        """Hand a client's answer to the replica waiting for it; an error text if none is."""
+
+    async def route_cancel(self, session_id: str, request_id: RequestId) -> None:
+        """Cancel a request wherever it runs."""
+
+    async def publish_session_message(self, session_id: str, payload: bytes) -> None:
+        """Send a message to the session's GET stream, on whichever replica holds it."""
+
+    async def serve_session_stream(
+        self,
+        runtime: SessionRuntime,
+        request: web.Request,
+        headers: dict[str, str],
+        after: int | None,
+        retry_ms: int | None,
+    ) -> web.StreamResponse:
+        """Serve the session's GET stream (new messages, or those after event ``g.<after>``)."""
+
+    async def resume_remote_stream(
+        self,
+        runtime: SessionRuntime,
+        request: web.Request,
+        headers: dict[str, str],
+        stream_id: str,
+        after: int,
+    ) -> web.StreamResponse:
+        """Resume a POST stream another replica writes (raises ResumeError if unknown)."""
