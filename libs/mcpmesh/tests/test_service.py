@@ -291,3 +291,28 @@ async def test_health_endpoints() -> None:
         assert (await not_ready.json())["problems"] == {"backend": "down for maintenance"}
         problems.clear()
         assert (await http.get(running.base + "/readyz")).status == 200
+
+
+async def test_result_types_are_not_output_schemas_and_resource_errors_are_clear() -> None:
+    service = Service("result-types", version="0")
+
+    @service.tool()
+    async def full(ctx: Context) -> ToolResult:
+        return ToolResult.text("ok")
+
+    @service.resource("test://broken")
+    async def broken(ctx: Context) -> str:
+        from mcpmesh import ToolError
+
+        raise ToolError("The backing store is offline; try again in a minute")
+
+    async with serve_in_background(service) as running, aiohttp.ClientSession() as http:
+        raw = RawClient(http, running.url)
+        await raw.initialize()
+        tool = (await raw.call("tools/list"))["result"]["tools"][0]
+        assert "outputSchema" not in tool
+        error = (await raw.call("resources/read", {"uri": "test://broken"}))["error"]
+        assert error == {
+            "code": -32603,
+            "message": "The backing store is offline; try again in a minute",
+        }

@@ -312,3 +312,27 @@ async def test_idle_sessions_are_swept(raw: RawClient, server: RunningService) -
     runtime.last_seen -= endpoint.settings.session_idle_timeout + 1
     await endpoint.sweep_idle()
     assert (await raw.post({"jsonrpc": "2.0", "id": 2, "method": "ping"})).status == 404
+
+
+async def test_log_messages_to_the_client_are_redacted() -> None:
+    """A handler that logs a token by mistake does not hand it to the client."""
+    from mcpmesh.guard.redaction import REDACTED
+
+    service = Service("leaky", version="0")
+    token = "ghp_" + "A1b2C3" * 6
+
+    @service.tool()
+    async def leaky(ctx: Context) -> str:
+        await ctx.warning({"note": f"using {token}"})
+        await ctx.progress(1, 2, f"authenticated with {token}")
+        return "done"
+
+    async with serve_in_background(service) as running, aiohttp.ClientSession() as http:
+        raw = RawClient(http, running.url)
+        await raw.initialize()
+        response = await raw.post(call(1, "leaky", progressToken="p"))
+        received = await events(response)
+        text = "".join(event.data for event in received)
+        assert token not in text
+        assert REDACTED in received[1].json()["params"]["data"]["note"]
+        assert REDACTED in received[2].json()["params"]["message"]

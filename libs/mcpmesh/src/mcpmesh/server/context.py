@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from mcpmesh.guard.redaction import redact_text, redact_value
 from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import McpError
 from mcpmesh.protocol.session import SessionState
@@ -121,9 +122,10 @@ class Context:
         """Send a log message to the client if it asked for this level or above."""
         if _LEVEL_RANK[level] < _LEVEL_RANK[self.session.log_level]:
             return
-        await self._channel.notify(
-            "notifications/message", LoggingMessageParams(level=level, data=data, logger=logger)
-        )
+        # Log data goes to the client as it is: keep handed-out secrets and token-shaped
+        # strings out of it, as the result filter does for tool results.
+        params = LoggingMessageParams(level=level, data=redact_value(data), logger=logger)
+        await self._channel.notify("notifications/message", params)
 
     async def debug(self, data: Any) -> None:
         await self.log("debug", data)
@@ -145,7 +147,12 @@ class Context:
             return
         await self._channel.notify(
             "notifications/progress",
-            ProgressParams(self.progress_token, progress, total=total, message=message),
+            ProgressParams(
+                self.progress_token,
+                progress,
+                total=total,
+                message=None if message is None else redact_text(message),
+            ),
         )
 
     async def close_stream(self) -> None:

@@ -8,9 +8,10 @@ Struct or raises :class:`~mcpmesh.protocol.errors.McpError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -18,6 +19,7 @@ import msgspec
 from mcpmesh.config import ServerSettings
 from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import (
+    INTERNAL_ERROR,
     METHOD_NOT_FOUND,
     McpError,
     invalid_params,
@@ -60,6 +62,7 @@ from mcpmesh.server.context import Channel, Context
 from mcpmesh.server.pagination import paginate
 from mcpmesh.server.prompts import PromptSpec
 from mcpmesh.server.resources import ResourceSpec, TemplateSpec
+from mcpmesh.server.results import ToolError
 from mcpmesh.server.tools import ToolSpec
 
 Completer = Callable[[Context, str, str, dict[str, str]], Awaitable[list[str]]]
@@ -77,6 +80,16 @@ SamplingPolicy = Callable[[Context, CreateMessageParams], Awaitable[CreateMessag
 ListKind = Literal["tools", "resources", "prompts"]
 
 _MAX_COMPLETIONS = 100
+
+
+@contextlib.contextmanager
+def _tool_errors_as_protocol_errors() -> Iterator[None]:
+    """Resources and prompts have no ``isError`` result: a handler's ToolError (a message
+    meant for the user) becomes a JSON-RPC error carrying that message."""
+    try:
+        yield
+    except ToolError as exc:
+        raise McpError(INTERNAL_ERROR, str(exc)) from None
 
 
 class ServiceHost(Protocol):
@@ -451,12 +464,13 @@ class Service:
         params = decode_params(message.params, UriParams)
         ctx = self.context(session, message, channel, params.meta)
         fixed = self.resources.get(params.uri)
-        if fixed is not None:
-            return ReadResourceResult(contents=await fixed.read(ctx, params.uri))
-        for spec in self.templates:
-            variables = spec.matcher.match(params.uri)
-            if variables is not None:
-                return ReadResourceResult(contents=await spec.read(ctx, params.uri, variables))
+        with _tool_errors_as_protocol_errors():
+            if fixed is not None:
+                return ReadResourceResult(contents=await fixed.read(ctx, params.uri))
+            for spec in self.templates:
+                variables = spec.matcher.match(params.uri)
+                if variables is not None:
+                    return ReadResourceResult(contents=await spec.read(ctx, params.uri, variables))
         raise resource_not_found(params.uri)
 
     def _known_uri(self, uri: str) -> bool:
@@ -497,9 +511,10 @@ class Service:
         spec = self.prompts.get(params.name)
         if spec is None:
             raise invalid_params(f"Unknown prompt: {params.name}")
-        return await spec.get(
-            self.context(session, message, channel, params.meta), params.arguments
-        )
+        with _tool_errors_as_protocol_errors():
+            return await spec.get(
+                self.context(session, message, channel, params.meta), params.arguments
+            )
 
     async def _complete(
         self, session: SessionState, message: Message, channel: Channel

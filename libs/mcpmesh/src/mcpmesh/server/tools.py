@@ -26,6 +26,17 @@ log = structlog.get_logger("mcpmesh.tools")
 ToolHandler = Callable[..., Awaitable[Any]]
 
 
+def _is_structured(returned: Any) -> bool:
+    """A Struct return type describes structured output; the library's own result
+    types (``ToolResult``, ``CallToolResult``) and tagged content blocks do not."""
+    return (
+        inspect.isclass(returned)
+        and issubclass(returned, msgspec.Struct)
+        and not issubclass(returned, ToolResult | CallToolResult)
+        and returned.__struct_config__.tag_field is None
+    )
+
+
 class ToolSpec:
     """One registered tool: its wire description and how to call it."""
 
@@ -46,11 +57,7 @@ class ToolSpec:
         self.args_type, returned = handler_types(handler, f"tool {name}")
         if input_schema is None:
             input_schema = NO_ARGUMENTS if self.args_type is None else object_schema(self.args_type)
-        if (
-            output_type is None
-            and inspect.isclass(returned)
-            and issubclass(returned, msgspec.Struct)
-        ):
+        if output_type is None and _is_structured(returned):
             output_type = returned
         self.output_type = output_type
         self._decoder = msgspec.json.Decoder(self.args_type) if self.args_type else None
