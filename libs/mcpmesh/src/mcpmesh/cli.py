@@ -45,6 +45,19 @@ def _secrets_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_service(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mcpmesh.scaffold import ScaffoldError, new_service
+
+    try:
+        new_service(args.name, root=Path(args.root) if args.root else None, port=args.port)
+    except ScaffoldError as exc:
+        print(f"mcpmesh new-service: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcpmesh",
@@ -89,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     secrets_set.add_argument("name", help="secret name, e.g. token or bot_token")
     secrets_set.add_argument("--principal", help="store it for this principal only")
     secrets_set.set_defaults(run=_secrets_set)
+    new = commands.add_parser(
+        "new-service",
+        help="create a service from the template",
+        description="Render services/NAME (a package with one example tool, tests through "
+        "the official MCP Python SDK client, a README) and add it to the workspace, "
+        "docker-compose.yml, deploy/k8s and a Vault policy of its own. Never overwrites an "
+        "existing service.",
+    )
+    new.add_argument("name", help="lower-case words joined by hyphens, e.g. jira or google-drive")
+    new.add_argument("--port", type=int, help="its port (default: the next free from 8705)")
+    new.add_argument("--root", help="the mcpmesh checkout (default: the one around the cwd)")
+    new.set_defaults(run=_new_service)
     return parser
 
 
