@@ -24,6 +24,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -259,7 +260,9 @@ async def start_postgres(
     argv = [*prefix, str(binaries / "postgres"), "-D", str(data_dir)]
     for key, value in options.items():
         argv += ["-c", f"{key}={value}"]
-    process = ManagedProcess("postgres", argv, layout.base / "postgres.log")
+    process = ManagedProcess(
+        "postgres", argv, layout.base / "postgres.log", stop_signal=signal.SIGINT
+    )
     await process.start(lambda: _ready(data_dir, port), timeout=timeout)
     cluster = PostgresCluster(
         process,

@@ -38,9 +38,17 @@ class ManagedProcess:
     """One child process with its output in a log file, stopped with SIGTERM (then SIGKILL)."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
+        """``stop_signal`` is what asks the program to stop at once but cleanly
+        (PostgreSQL: SIGINT, its "fast" shutdown; SIGTERM waits for clients to leave)."""
         self.name = name
+        self.stop_signal = stop_signal
         self.argv = list(argv)
         self.log_path = log_path
         self.env = env
@@ -86,7 +94,7 @@ class ManagedProcess:
         if process is None or process.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(self.stop_signal)
         try:
             await asyncio.wait_for(process.wait(), timeout)
         except TimeoutError:
