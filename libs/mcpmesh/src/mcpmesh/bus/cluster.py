@@ -139,11 +139,14 @@ class Bus:
                 self.problem = f"JetStream set-up failed: {type(exc).__name__}: {exc}"
                 log.warning("bus_setup_failed", problem=self.problem)
                 await asyncio.sleep(1.0)
+        for hook in self.on_ready:
+            try:
+                await hook()
+            except Exception:
+                log.exception("bus_ready_hook_failed")
         self.problem = None
         self.ready.set()
         log.info("bus_ready", replica=self.replica_id, url=self.settings.url)
-        for hook in self.on_ready:
-            await hook()
         self._tasks.append(asyncio.create_task(self._refresh_sessions()))
 
     async def _set_up(self) -> None:
