@@ -58,6 +58,44 @@ def _new_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from mcpmesh.bus.audit import tail_command, verify_command
+    from mcpmesh.bus.settings import BUS_PREFIX, BusSettings
+
+    try:
+        bus = load_settings(BusSettings, BUS_PREFIX)
+    except SettingsError as exc:
+        print(f"mcpmesh audit: {exc}", file=sys.stderr)
+        return 2
+    if not bus.url:
+        print("mcpmesh audit: set MCPMESH_NATS_URL (the mesh's NATS server)", file=sys.stderr)
+        return 2
+    try:
+        if args.audit_command == "tail":
+            return asyncio.run(tail_command(bus.url, bus.prefix, args.count, args.stream))
+        return asyncio.run(verify_command(bus.url, bus.prefix, args.stream))
+    except Exception as exc:
+        print(f"mcpmesh audit: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _add_audit(commands: argparse._SubParsersAction) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="read and check the audit stream",
+        description="The audit trail on NATS JetStream (MCPMESH_NATS_URL, MCPMESH_NATS_PREFIX).",
+    )
+    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    tail = actions.add_parser("tail", help="print the last audit events as JSON lines")
+    tail.add_argument("-n", "--count", type=int, default=20, help="how many (default 20)")
+    verify = actions.add_parser(
+        "verify", help="check the hash chain; exit 1 and name each break if it is altered"
+    )
+    for action in (tail, verify):
+        action.add_argument("--stream", help="stream name (default <PREFIX>_AUDIT)")
+        action.set_defaults(run=_audit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcpmesh",
@@ -102,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets_set.add_argument("name", help="secret name, e.g. token or bot_token")
     secrets_set.add_argument("--principal", help="store it for this principal only")
     secrets_set.set_defaults(run=_secrets_set)
+    _add_audit(commands)
     new = commands.add_parser(
         "new-service",
         help="create a service from the template",

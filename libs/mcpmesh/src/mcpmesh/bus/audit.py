@@ -297,3 +297,47 @@ async def verify_stream(js: Any, stream: str) -> Verdict:
             0, f"note: events before {info.state.first_seq} were removed by the retention limits"
         )
     return verdict
+
+
+# ------------------------------------------------------------ the `mcpmesh audit` command
+
+
+async def _connect(url: str) -> NatsClient:
+    import nats as nats_module
+
+    return await nats_module.connect(
+        servers=[u.strip() for u in url.split(",") if u.strip()],
+        connect_timeout=3,
+        max_reconnect_attempts=0,
+        allow_reconnect=False,
+    )
+
+
+async def tail_command(url: str, prefix: str, count: int, stream: str | None = None) -> int:
+    """Print the last ``count`` audit events as JSON lines (seq, hash and the event)."""
+    nc = await _connect(url)
+    try:
+        js = nc.jetstream(timeout=5)
+        name = stream or audit_stream_name(prefix)
+        info = await js.stream_info(name)
+        start = max(info.state.first_seq, info.state.last_seq - count + 1, 1)
+        async for stored in read_events(js, name, start):
+            line = {"seq": stored.seq, "hash": stored.hash[:16], "event": stored.event()}
+            print(msgspec.json.encode(line).decode(), flush=True)
+    finally:
+        await nc.close()
+    return 0
+
+
+async def verify_command(url: str, prefix: str, stream: str | None = None) -> int:
+    """Check the whole chain; exit 0 when intact, 1 (naming each break) when not."""
+    nc = await _connect(url)
+    try:
+        verdict = await verify_stream(nc.jetstream(timeout=5), stream or audit_stream_name(prefix))
+    finally:
+        await nc.close()
+    for problem in verdict.problems:
+        print(problem)
+    state = "intact" if verdict.ok else "BROKEN"
+    print(f"audit chain {state}: {verdict.checked} events checked, head {verdict.head}")
+    return 0 if verdict.ok else 1

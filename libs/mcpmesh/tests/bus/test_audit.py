@@ -1,0 +1,189 @@
+"""The audit stream: one chained event per tool call, sampling request and elicitation,
+from several replicas at once; ``mcpmesh audit verify`` passes an intact chain and names
+the event when one is altered or removed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import aiohttp
+import msgspec
+import nats
+from nats.js import api
+
+from mcpmesh import Context, Service
+from mcpmesh.bus.audit import (
+    HASH_HEADER,
+    PREV_HEADER,
+    AuditEvent,
+    audit_stream_name,
+    read_events,
+    verify_stream,
+)
+from mcpmesh.bus.settings import BusSettings
+from mcpmesh.testing import RawClient, read_sse
+
+
+class Note(msgspec.Struct):
+    text: str
+
+
+def build() -> Service:
+    service = Service("audit-test", version="0")
+
+    @service.tool()
+    async def note(ctx: Context, args: Note) -> str:
+        """Echoes."""
+        return args.text
+
+    @service.tool()
+    async def ask(ctx: Context) -> str:
+        """Asks the user."""
+        return "yes" if await ctx.confirm("Go?") else "no"
+
+    return service
+
+
+def cli(settings: BusSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MCPMESH_NATS_URL": settings.url, "MCPMESH_NATS_PREFIX": settings.prefix}
+    return subprocess.run(
+        [sys.executable, "-m", "mcpmesh", "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+async def make_events(bus_settings: BusSettings, replica: Any) -> None:
+    async with (
+        replica(build(), bus_settings) as a,
+        replica(build(), bus_settings) as b,
+        aiohttp.ClientSession() as http,
+    ):
+        clients = []
+        for url in (a.url, b.url):
+            client = RawClient(http, url)
+            await client.initialize()
+            clients.append(client)
+        calls = [
+            c.call("tools/call", {"name": "note", "arguments": {"text": f"secret-{i}"}})
+            for i in range(10)
+            for c in clients
+        ]
+        await asyncio.gather(*calls)
+        await clients[0].call("tools/call", {"name": "nope", "arguments": {}})
+        for r in (a, b):
+            await asyncio.wait_for(r.bus.auditor.queue.join(), 10)
+
+
+async def test_chain_from_two_replicas_is_intact_and_keeps_no_raw_arguments(
+    bus_settings: BusSettings, replica: Any
+) -> None:
+    await make_events(bus_settings, replica)
+    nc = await nats.connect(bus_settings.url)
+    try:
+        js = nc.jetstream()
+        stream = audit_stream_name(bus_settings.prefix)
+        stored = [e async for e in read_events(js, stream)]
+        events = [msgspec.json.decode(s.body, type=AuditEvent) for s in stored]
+        assert len(events) == 21
+        assert {e.replica for e in events} and len({e.replica for e in events}) == 2
+        assert sum(e.outcome == "ok" for e in events) == 20
+        assert any(e.tool == "nope" and e.outcome.startswith("rejected") for e in events)
+        assert all(e.service == "audit-test" and e.arguments_sha256 for e in events)
+        assert all(b"secret-" not in s.body for s in stored)
+        assert all(len(e.session or "") == 32 for e in events)  # a digest, not the id
+        verdict = await verify_stream(js, stream)
+        assert verdict.ok and verdict.checked == 21, verdict.problems
+    finally:
+        await nc.close()
+    done = cli(bus_settings, "verify")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "intact: 21 events" in done.stdout
+    tail = cli(bus_settings, "tail", "-n", "3")
+    lines = [json.loads(line) for line in tail.stdout.splitlines()]
+    assert [line["seq"] for line in lines] == [19, 20, 21]
+
+
+async def copy_stream(js: Any, source: str, target: str, alter: Any) -> None:
+    """An attacker's rewrite: the same events into a new stream, ``alter`` applied."""
+    await js.add_stream(api.StreamConfig(name=target, subjects=[f"{target}.x"]))
+    async for stored in read_events(js, source):
+        changed = alter(stored.seq, stored.body)
+        if changed is None:
+            continue
+        await js.publish(
+            f"{target}.x",
+            changed,
+            headers={PREV_HEADER: stored.prev, HASH_HEADER: stored.hash},
+        )
+
+
+async def test_verify_catches_an_altered_and_a_removed_event(
+    bus_settings: BusSettings, replica: Any
+) -> None:
+    await make_events(bus_settings, replica)
+    source = audit_stream_name(bus_settings.prefix)
+    nc = await nats.connect(bus_settings.url)
+    try:
+        js = nc.jetstream()
+
+        def altered(seq: int, body: bytes) -> bytes:
+            return body.replace(b'"outcome":"ok"', b'"outcome":"error"') if seq == 7 else body
+
+        await copy_stream(js, source, f"{source}_ALTERED", altered)
+        await copy_stream(js, source, f"{source}_CUT", lambda s, b: None if s == 5 else b)
+        # The real stream refuses the simplest tampering outright.
+        try:
+            await js.delete_msg(source, 3)
+            deleted = True
+        except nats.js.errors.APIError:
+            deleted = False
+        assert not deleted
+    finally:
+        await nc.close()
+    done = cli(bus_settings, "verify", "--stream", f"{source}_ALTERED")
+    assert done.returncode == 1
+    assert "event 7: its content does not match its hash (altered)" in done.stdout
+    cut = cli(bus_settings, "verify", "--stream", f"{source}_CUT")
+    assert cut.returncode == 1
+    assert "its prev does not match" in cut.stdout
+
+
+async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -> None:
+    async with replica(build(), bus_settings) as a, aiohttp.ClientSession() as http:
+        client = RawClient(http, a.url)
+        await client.initialize({"elicitation": {}})
+        response = await client.post(
+            {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "ask"}}
+        )
+        events = read_sse(response)
+        async for event in events:
+            if event.data:
+                asked = event.json()
+                break
+        answer = {"action": "decline"}
+        posted = await client.post({"jsonrpc": "2.0", "id": asked["id"], "result": answer})
+        assert posted.status == 202
+        async for event in events:
+            if event.data and event.json().get("id") == 3:
+                assert event.json()["result"]["content"][0]["text"] == "no"
+                break
+        await asyncio.wait_for(a.bus.auditor.queue.join(), 10)
+    nc = await nats.connect(bus_settings.url)
+    try:
+        js = nc.jetstream()
+        stored = [e async for e in read_events(js, audit_stream_name(bus_settings.prefix))]
+    finally:
+        await nc.close()
+    events = [msgspec.json.decode(s.body, type=AuditEvent) for s in stored]
+    assert [(e.kind, e.tool, e.outcome) for e in events] == [
+        ("elicitation", "ask", "decline"),
+        ("tool", "ask", "ok"),
+    ]
