@@ -1,0 +1,233 @@
+"""deploy/k8s rendered with kustomize and checked against the Kubernetes API schemas, and
+the security settings of every workload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+from deploy_checks import (
+    K8S_VERSION,
+    REPO,
+    SERVICES,
+    WORKLOAD_KINDS,
+    k8s_copy,
+    kustomize,
+    pod_spec,
+)
+
+from mcpmesh.secrets.bootstrap import KubernetesOptions
+from mcpmesh.secrets.settings import VaultSettings
+
+TARGETS = ("base", "overlays/dev", "overlays/prod")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    k8s = k8s_copy(REPO, tmp_path_factory.mktemp("k8s"))
+    return {target: kustomize(k8s / target) for target in TARGETS}
+
+
+def objects(rendered: dict[str, list[dict]], kind: str, target: str = "base") -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in rendered[target] if o["kind"] == kind}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_object_validates_against_the_kubernetes_api_schema(
+    rendered: dict[str, list[dict]], target: str
+) -> None:
+    assert rendered[target]
+    for obj in rendered[target]:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_schema_check_is_real() -> None:
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"bad": 1}},
+            K8S_VERSION,
+            strict=True,
+        )
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_workload_is_locked_down(rendered: dict[str, list[dict]], target: str) -> None:
+    workloads = [o for o in rendered[target] if o["kind"] in WORKLOAD_KINDS]
+    assert workloads
+    for obj in workloads:
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        pod = pod_spec(obj)
+        pod_security = pod.get("securityContext", {})
+        assert pod_security.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+        assert not pod.get("hostNetwork") and not pod.get("hostPID"), where
+        for container in pod["containers"] + pod.get("initContainers", []):
+            security = container["securityContext"]
+            assert security.get("runAsNonRoot", pod_security.get("runAsNonRoot")) is True, where
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["capabilities"]["drop"] == ["ALL"], where
+            assert "add" not in security["capabilities"], where
+            assert security["seccompProfile"]["type"] == "RuntimeDefault", where
+            assert not security.get("privileged"), where
+            assert container["resources"]["requests"] and container["resources"]["limits"], where
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_has_its_full_set(rendered: dict[str, list[dict]], name: str) -> None:
+    full = f"mcpmesh-{name}"
+    deployment = objects(rendered, "Deployment")[full]
+    assert deployment["spec"]["replicas"] >= 2
+    pod = pod_spec(deployment)
+    (container,) = pod["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["ports"] == [
+        {"name": "mcp", "containerPort": SERVICES[name], "protocol": "TCP"}
+    ]
+    assert pod["serviceAccountName"] == full
+    assert pod["automountServiceAccountToken"] is False
+    labels = deployment["spec"]["selector"]["matchLabels"]
+
+    service = objects(rendered, "Service")[full]
+    assert service["spec"]["selector"] == labels
+    assert service["spec"].get("sessionAffinity", "None") == "None"
+    hpa = objects(rendered, "HorizontalPodAutoscaler")[full]
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": full,
+    }
+    assert hpa["spec"]["minReplicas"] >= 2
+    pdb = objects(rendered, "PodDisruptionBudget")[full]
+    assert pdb["spec"]["selector"]["matchLabels"] == labels
+    assert full in objects(rendered, "ServiceAccount")
+    settings = objects(rendered, "ConfigMap")[f"{full}-settings"]["data"]
+    assert settings["MCPMESH_PORT"] == str(SERVICES[name])
+    assert f"{full}.mcpmesh.svc" in settings["MCPMESH_ALLOWED_HOSTS"].split(",")
+
+
+def _peers(rule: dict) -> list[str]:
+    found = []
+    for peer in rule.get("to", []) + rule.get("from", []):
+        if "ipBlock" in peer:
+            found.append("ipBlock")
+        else:
+            namespace = peer.get("namespaceSelector", {}).get("matchLabels", {})
+            pods = peer.get("podSelector", {}).get("matchLabels", {})
+            found.append(
+                f"{namespace.get('kubernetes.io/metadata.name')}/"
+                f"{pods.get('app.kubernetes.io/name') or pods.get('k8s-app')}"
+            )
+    return found
+
+
+UPSTREAM = {
+    "filesystem": [],
+    "postgres": [("postgresql/postgresql", 5432)],
+    "github": [("ipBlock", 443), ("ipBlock", 443)],
+    "slack": [("ipBlock", 443), ("ipBlock", 443)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_network_policies_default_deny_mcp_ingress_and_narrow_egress(
+    rendered: dict[str, list[dict]], name: str
+) -> None:
+    policies = objects(rendered, "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    full = f"mcpmesh-{name}"
+    mine = [
+        p["spec"]
+        for p in policies.values()
+        if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == full
+    ]
+    ingress = [rule for spec in mine for rule in spec.get("ingress", [])]
+    assert ingress == [{"ports": [{"port": SERVICES[name], "protocol": "TCP"}]}]
+    egress = sorted(
+        (peer, port["port"])
+        for spec in mine
+        for rule in spec.get("egress", [])
+        for peer in _peers(rule)
+        for port in rule["ports"]
+    )
+    expected = [
+        ("kube-system/kube-dns", 53),
+        ("kube-system/kube-dns", 53),
+        ("nats/nats", 4222),
+        ("openbao/openbao", 8200),
+        *UPSTREAM[name],
+    ]
+    assert egress == sorted(expected)
+    for spec in mine:
+        for rule in spec.get("egress", []):
+            for peer in rule["to"]:
+                if "ipBlock" in peer:  # public HTTPS only: never the cluster or metadata
+                    assert "169.254.0.0/16" in peer["ipBlock"]["except"] or peer["ipBlock"][
+                        "cidr"
+                    ].startswith("::")
+
+
+def test_vault_kubernetes_auth_matches_the_bootstrap(rendered: dict[str, list[dict]]) -> None:
+    common = objects(rendered, "ConfigMap")["mcpmesh-common"]["data"]
+    assert common["MCPMESH_VAULT_AUTH"] == "kubernetes"
+    defaults = VaultSettings()
+    namespace = KubernetesOptions(host="https://kubernetes.default.svc").namespace
+    for name in SERVICES:
+        deployment = objects(rendered, "Deployment")[f"mcpmesh-{name}"]
+        assert deployment["metadata"]["namespace"] == namespace
+        # The bootstrap binds role mcpmesh-<service> to the service account of that name.
+        assert defaults.for_service(name).k8s_role == pod_spec(deployment)["serviceAccountName"]
+        pod = pod_spec(deployment)
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        (token,) = [v for v in pod["volumes"] if v["name"] == "vault-token"]
+        path = token["projected"]["sources"][0]["serviceAccountToken"]["path"]
+        assert common["MCPMESH_VAULT_K8S_TOKEN_FILE"] == f"{mounts['vault-token']}/{path}"
+
+
+def test_dev_overlay_runs_single_node_dependencies_and_the_bootstrap(
+    rendered: dict[str, list[dict]],
+) -> None:
+    dev = rendered["overlays/dev"]
+    by_kind = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in dev}
+    assert ("StatefulSet", "nats", "nats") in by_kind
+    assert ("Deployment", "openbao", "openbao") in by_kind
+    assert ("StatefulSet", "postgresql", "postgresql") in by_kind
+    (job,) = [o for o in dev if o["kind"] == "Job"]
+    container = pod_spec(job)["containers"][0]
+    assert container["command"] == ["python", "-m", "mcpmesh.secrets.bootstrap"]
+    assert "--k8s-namespace=mcpmesh" in container["args"]
+    for obj in dev:
+        if obj["kind"] in WORKLOAD_KINDS and obj["metadata"]["name"] != "vault-bootstrap":
+            assert obj["spec"]["replicas"] >= 1
+
+
+def test_prod_overlay_scales_up(rendered: dict[str, list[dict]]) -> None:
+    for name in SERVICES:
+        assert (
+            objects(rendered, "Deployment", "overlays/prod")[f"mcpmesh-{name}"]["spec"]["replicas"]
+            >= 3
+        )
+        image = pod_spec(objects(rendered, "Deployment", "overlays/prod")[f"mcpmesh-{name}"])[
+            "containers"
+        ][0]["image"]
+        assert image.endswith(f"/mcpmesh/{name}:0.1.0")
+
+
+def test_templates_and_base_agree() -> None:
+    """The four services' base directories are the new-service template plus their own
+    settings and upstream policies: a change to the template shows up here."""
+    from mcpmesh.scaffold import NewService, render_tree
+
+    for name, port in SERVICES.items():
+        for relative, text in render_tree("k8s", NewService(name, port, REPO)).items():
+            actual = (REPO / "deploy/k8s/base" / name / relative).read_text()
+            if relative in ("settings.yaml", "kustomization.yaml"):
+                assert actual.startswith(text), (name, relative)
+            else:
+                assert actual == text, (name, relative)
+
+
+def test_dev_secrets_file_is_ignored_by_git() -> None:
+    assert "dev-secrets.env" in Path(REPO / "deploy/k8s/overlays/dev/.gitignore").read_text()
