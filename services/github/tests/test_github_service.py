@@ -107,6 +107,36 @@ async def test_rejected_token_is_explained_and_never_shown(mesh: Mesh) -> None:
     assert bad not in text_of(result)
 
 
+class RotatingSecrets(DevSecretProvider):
+    """Serves a cached token until told to forget it, like the Vault provider."""
+
+    def __init__(self, vault: dict[str, str]) -> None:
+        super().__init__(service="github")
+        self.vault = vault
+        self.cached: dict[str, str] = {}
+
+    async def get(self, name: str, *, principal: str | None = None) -> str:
+        if name not in self.vault:
+            return await super().get(name, principal=principal)  # SecretUnavailable
+        return self.cached.setdefault(name, self.vault[name])
+
+    async def forget(self, name: str, *, principal: str | None = None) -> None:
+        self.cached.pop(name, None)
+
+
+async def test_token_rotated_in_vault_is_used_after_a_401(mesh: Mesh, double: GitHubDouble) -> None:
+    """The cached token was revoked and a new one stored: the 401 makes the service forget
+    the old one and retry once with the new one, so the call succeeds."""
+    vault = {"token": "ghp_" + "Z" * 36}
+    secrets = RotatingSecrets(vault)
+    secrets.cached["token"] = vault["token"]
+    vault["token"] = double.PAT
+    async with mesh.session(secrets=secrets) as client:
+        result = await client.call_tool("get_me", {})
+    assert not result.is_error, text_of(result)
+    assert secrets.cached["token"] == double.PAT
+
+
 async def test_per_principal_token_is_looked_up_first() -> None:
     provider = DevSecretProvider(
         {"token": "service-token", "principals/alice/token": "alice-token"}, service="github"

@@ -6,8 +6,16 @@ import logging
 import time
 
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from slack_double import SlackDouble
-from slack_harness import USER, Harness, text_of
+from slack_harness import BOT, USER, Harness, text_of
+
+from mcpmesh.config import ServerSettings
+from mcpmesh.secrets import DevSecretProvider
+from mcpmesh.testing import serve_in_background
+from mcpmesh_slack.service import create
+from mcpmesh_slack.settings import SlackSettings
 
 READ_TOOLS = {
     "list_channels",
@@ -315,6 +323,54 @@ async def test_revoked_and_wrong_tokens(harness: Harness, slack: SlackDouble) ->
     for result in (revoked, wrong):
         assert "mcpmesh secrets set slack bot_token" in text_of(result)
         assert "xoxb-" not in text_of(result), "a token must never be echoed"
+
+
+class CachingSecrets(DevSecretProvider):
+    """Like the Vault provider: serves a cached token until told to forget it."""
+
+    def __init__(self, vault: dict[str, str]) -> None:
+        super().__init__(service="slack")
+        self.vault = vault
+        self.cached: dict[str, str] = {}
+        self.forgotten: list[str] = []
+
+    async def get(self, name: str, *, principal: str | None = None) -> str:
+        if name not in self.cached:
+            self.cached[name] = self.vault[name]
+        return self.cached[name]
+
+    async def forget(self, name: str, *, principal: str | None = None) -> None:
+        self.forgotten.append(name)
+        self.cached.pop(name, None)
+
+
+async def test_a_rotated_token_is_used_right_after_the_old_one_is_rejected(
+    slack: SlackDouble,
+) -> None:
+    """Slack rejects the cached token: the service forgets it, so the token an operator
+    rotated into Vault is used by the very next call, not after the cache expires."""
+    rotated = "xoxb-1111-2222-rotatedtoken"
+    slack.tokens[rotated] = slack.tokens[BOT]
+    vault = {"bot_token": BOT}
+    secrets = CachingSecrets(vault)
+    service = create(
+        ServerSettings(client_request_timeout=5),
+        slack=SlackSettings(api_url=slack.url),
+        secrets=secrets,
+    )
+    async with (
+        serve_in_background(service) as running,
+        streamable_http_client(running.url) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        assert not (await session.call_tool("list_channels", {})).is_error
+        slack.revoked.add(BOT)
+        vault["bot_token"] = rotated
+        rejected = await session.call_tool("list_channels", {})
+        assert rejected.is_error and "token_revoked" in text_of(rejected)
+        assert secrets.forgotten == ["bot_token"]
+        assert not (await session.call_tool("list_channels", {})).is_error
 
 
 async def test_tokens_never_reach_the_logs(

@@ -35,6 +35,18 @@ async def test_cached_value_is_served_without_asking_vault_again(kit: VaultKit) 
     assert provider.requests == asked
 
 
+async def test_forget_reads_a_rotated_secret_at_once(kit: VaultKit) -> None:
+    """A service whose token was rejected forgets it, and gets the rotated one next."""
+    await kit.write("services/github/token", GITHUB_TOKEN)
+    provider = await kit.provider("github", cache_ttl=60)
+    assert await provider.get("token") == GITHUB_TOKEN
+    await kit.write("services/github/token", "rotated-in-vault")
+    await provider.forget("token", principal="someone-without-own-secrets")
+    assert await provider.get("token") == GITHUB_TOKEN  # another principal's entry: untouched
+    await provider.forget("token")
+    assert await provider.get("token") == "rotated-in-vault"
+
+
 async def test_value_is_read_again_after_the_cache_ttl(kit: VaultKit) -> None:
     await kit.write("services/github/token", "first-value")
     provider = await kit.provider("github", cache_ttl=0.6, refresh_fraction=0.5)

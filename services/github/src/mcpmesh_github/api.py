@@ -77,8 +77,12 @@ class GitHub:
             except GitHubApiError as exc:
                 if exc.status != 401:
                     raise
-                if credential.kind == "app" and attempt == 0:
-                    self.broker.forget(credential)  # revoked early: mint a fresh one once
+                if attempt == 0:
+                    # Revoked early (App) or rotated in Vault (token): get a fresh one once.
+                    if credential.kind == "app":
+                        self.broker.forget(credential)
+                    else:
+                        await ctx.secrets.forget("token", principal=ctx.principal)
                     continue
                 raise ToolError(
                     "GitHub rejected the configured credentials (401 Bad credentials): the "

@@ -9,6 +9,7 @@ invisible characters and markup tricks, and every result is labelled untrusted.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcpmesh import Context, Service, ToolError, ToolResult
@@ -117,7 +118,8 @@ class SlackTools:
     # ------------------------------------------------------------ tokens
 
     async def bot(self, ctx: Context) -> SlackCall:
-        return self.api.for_token(await self._token(ctx, "bot_token"), "bot_token")
+        token = await self._token(ctx, "bot_token")
+        return self.api.for_token(token, "bot_token", self._forgetter(ctx, "bot_token"))
 
     async def user(self, ctx: Context) -> SlackCall:
         """The user token for search; Slack refuses bot tokens there, so say so plainly."""
@@ -131,7 +133,7 @@ class SlackTools:
                 + ("Only a bot token is stored. " if has_bot else "No Slack token is stored. ")
                 + "Store a user token with: mcpmesh secrets set slack user_token"
             ) from None
-        return self.api.for_token(token, "user_token")
+        return self.api.for_token(token, "user_token", self._forgetter(ctx, "user_token"))
 
     async def _token(self, ctx: Context, name: str) -> str:
         if ctx.secrets is None:
@@ -142,6 +144,15 @@ class SlackTools:
                 name=name,
             )
         return await ctx.secrets.get(name, principal=ctx.principal)
+
+    @staticmethod
+    def _forgetter(ctx: Context, name: str) -> Callable[[], Awaitable[None]]:
+        """What to do when Slack rejects the token: drop the cached one (see ``forget``)."""
+
+        async def forget() -> None:
+            await ctx.secrets.forget(name, principal=ctx.principal)
+
+        return forget
 
     async def _has(self, ctx: Context, name: str) -> bool:
         try:

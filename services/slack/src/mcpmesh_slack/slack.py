@@ -144,10 +144,19 @@ class NameCache:
 class SlackCall:
     """One token's view of Slack: the SDK client plus what the service needs to explain failures."""
 
-    def __init__(self, client: AsyncWebClient, token_name: str, settings: SlackSettings) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        token_name: str,
+        settings: SlackSettings,
+        on_rejected: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.client = client
         self.token_name = token_name
         self.settings = settings
+        #: Called when Slack rejects the token, so the cached one is dropped and a token
+        #: rotated in Vault is used by the next call.
+        self.on_rejected = on_rejected
         self.scope = hashlib.sha256((client.token or "").encode()).hexdigest()[:24]
 
     async def run(self, method: str, request: Awaitable[AsyncSlackResponse]) -> Page:
@@ -155,7 +164,10 @@ class SlackCall:
         try:
             response = await request
         except SlackApiError as exc:
-            raise self._explain(method, exc.response) from None
+            error = self._explain(method, exc.response)
+            if isinstance(error, SlackAuthError) and self.on_rejected is not None:
+                await self.on_rejected()
+            raise error from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ToolError(
                 f"Could not reach Slack at {self.settings.api_url} ({type(exc).__name__}); "
@@ -221,7 +233,12 @@ class SlackApi:
             await self._session.close()
             self._session = None
 
-    def for_token(self, token: str, token_name: str) -> SlackCall:
+    def for_token(
+        self,
+        token: str,
+        token_name: str,
+        on_rejected: Callable[[], Awaitable[None]] | None = None,
+    ) -> SlackCall:
         if self._session is None:  # used without the service's startup hook (e.g. a script)
             self._session = aiohttp.ClientSession()
         client = AsyncWebClient(
@@ -234,7 +251,7 @@ class SlackApi:
                 AsyncConnectionErrorRetryHandler(),
             ],
         )
-        return SlackCall(client, token_name, self.settings)
+        return SlackCall(client, token_name, self.settings, on_rejected)
 
     # ------------------------------------------------------------ pagination
 

@@ -63,6 +63,10 @@ class LeaseCache(Generic[T]):
     def clear(self) -> None:
         self._entries.clear()
 
+    def discard(self, key: Hashable) -> None:
+        """Drop one entry: the next ``get`` fetches it again."""
+        self._entries.pop(key, None)
+
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Leased[T]]]) -> T:
         entry = self.peek(key)
         if entry is not None and entry.refresh_at > time.monotonic():

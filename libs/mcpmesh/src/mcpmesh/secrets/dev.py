@@ -63,5 +63,8 @@ class DevSecretProvider:
             )
         return credentials
 
+    async def forget(self, name: str, *, principal: str | None = None) -> None:
+        """Nothing is cached: the dev provider's values are what it was given."""
+
     async def close(self) -> None:
         self.closed = True

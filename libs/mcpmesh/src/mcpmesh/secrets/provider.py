@@ -43,6 +43,11 @@ class SecretProvider(Protocol):
         """Dynamic database credentials for ``role``, renewed while the provider is open."""
         ...
 
+    async def forget(self, name: str, *, principal: str | None = None) -> None:
+        """Drop the cached value of ``name``: call it when the backend rejected the secret,
+        so a token rotated in Vault is used on the next call instead of after the cache TTL."""
+        ...
+
     async def close(self) -> None:
         """Stop renewals and revoke every lease this provider obtained."""
         ...

@@ -85,12 +85,20 @@ class VaultSecretProvider:
     async def get(self, name: str, *, principal: str | None = None) -> str:
         self._check_open()
         self._check_segment(name, "secret name")
+        principal = self._principal_key(principal)
+        key = ("kv", principal, name)
+        return await self._static.get(key, lambda: self._fetch_static(name, principal))
+
+    async def forget(self, name: str, *, principal: str | None = None) -> None:
+        self._static.discard(("kv", self._principal_key(principal), name))
+
+    def _principal_key(self, principal: str | None) -> str | None:
+        """The principal whose own secrets are looked up first (None: the service's)."""
         if principal is not None and not (
             self.settings.principal_secrets and SAFE_SEGMENT.match(principal)
         ):
-            principal = None
-        key = ("kv", principal, name)
-        return await self._static.get(key, lambda: self._fetch_static(name, principal))
+            return None
+        return principal
 
     async def database_credentials(self, role: str) -> DatabaseCredentials:
         self._check_open()
