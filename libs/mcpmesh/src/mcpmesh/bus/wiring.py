@@ -8,15 +8,8 @@ import structlog
 
 from mcpmesh.bus.audit import Auditor, stream_config
 from mcpmesh.bus.cluster import Bus, ensure_stream
-from mcpmesh.bus.sampling import (
-    BusSampler,
-    KvRateLimiter,
-    LocalSampler,
-    MemoryRateLimiter,
-    SamplingBroker,
-    SamplingPolicy,
-    llm_backend,
-)
+from mcpmesh.bus.policy import MemoryRateLimiter, SamplingPolicy, llm_backend
+from mcpmesh.bus.sampling import BusSampler, KvRateLimiter, SamplingBroker
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.server.service import Service
 
@@ -38,20 +31,6 @@ class SharedRateLimiter:
             except Exception as exc:
                 log.warning("rate_limit_store_unavailable", error=type(exc).__name__)
         return await self.local.allow(key)
-
-
-def attach_local(service: Service, sampling: SamplingSettings) -> None:
-    """One replica, no NATS: the sampling policy, and the LLM backend called in-process."""
-    limiter = MemoryRateLimiter(sampling.rate_limit, sampling.rate_window)
-    service.sampling_policy = SamplingPolicy(sampling, limiter)
-    backend = llm_backend(sampling)
-    if backend is not None and service.sampling_fallback is None:
-        service.sampling_fallback = LocalSampler(backend)
-
-        async def close(_: Service) -> None:
-            await backend.close()
-
-        service.on_shutdown.append(close)
 
 
 def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettings) -> Bus:

@@ -46,7 +46,7 @@ def create_app(
 
         cluster = attach_bus(service, bus, sampling)
     else:
-        from mcpmesh.bus.wiring import attach_local
+        from mcpmesh.bus.policy import attach_local
 
         attach_local(service, sampling)
     endpoint = McpEndpoint(service, settings, store, cluster)
