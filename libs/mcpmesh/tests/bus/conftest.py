@@ -9,23 +9,33 @@ have the documented response objects. Sources (API references):
   ``temperature`` 0-2, ``stop`` (a string or up to 4 strings); ``Authorization: Bearer``.
   Response: ``chat.completion`` object with ``id``, ``object``, ``created``, ``model``,
   ``choices[{index, message{role, content, refusal}, logprobs, finish_reason}]``, ``usage``.
-* Anthropic ``POST /v1/messages`` — headers ``x-api-key`` and ``anthropic-version``;
-  request: ``model``, ``max_tokens`` (required, ≥1), ``messages`` (``role`` user/assistant),
-  ``system``, ``temperature`` 0-1, ``stop_sequences``. Response: ``{id, type: "message",
+* Anthropic ``POST /v1/messages`` — headers ``x-api-key`` and ``anthropic-version``
+  (2026-10-21, which refuses the removed sampling parameters ``temperature``, ``top_p``,
+  ``top_k``); request: ``model``, ``max_tokens`` (required, ≥1), ``messages`` (``role``
+  user/assistant), ``system``, ``stop_sequences``. Response: ``{id, type: "message",
   role: "assistant", content: [{type: "text", text}], model, stop_reason, stop_sequence,
   usage{input_tokens, output_tokens}}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+import pytest
 from aiohttp import web
 
+from mcpmesh.bus.settings import BusSettings, SamplingSettings
+from mcpmesh.embedded.nats import NatsServer, start_nats
 from mcpmesh.embedded.process import free_port
+from mcpmesh.server.service import Service
+from mcpmesh.testing import RunningService
+from mcpmesh.transport.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
 
 API_KEY = "sk-test-double-key"
 
@@ -53,7 +63,6 @@ class AnthropicRequest(msgspec.Struct, forbid_unknown_fields=True):
     max_tokens: Annotated[int, msgspec.Meta(ge=1)]
     messages: Annotated[list[AnthropicMessage], msgspec.Meta(min_length=1)]
     system: str | None = None
-    temperature: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     stop_sequences: list[str] | None = None
 
 
@@ -149,18 +158,6 @@ async def serve_llm_double() -> AsyncIterator[LlmDouble]:
 
 # ------------------------------------------------------------ NATS and replicas
 
-import asyncio  # noqa: E402
-import itertools  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-
-from mcpmesh.bus.settings import BusSettings, SamplingSettings  # noqa: E402
-from mcpmesh.embedded.nats import NatsServer, start_nats  # noqa: E402
-from mcpmesh.server.service import Service  # noqa: E402
-from mcpmesh.testing import RunningService  # noqa: E402
-from mcpmesh.transport.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app  # noqa: E402
 
 _prefixes = itertools.count()
 

@@ -185,7 +185,8 @@ class AnthropicMessages(LlmBackend):
     """``POST {url}/messages`` (the Anthropic Messages API)."""
 
     _STOP = {"end_turn": "endTurn", "max_tokens": "maxTokens", "stop_sequence": "stopSequence"}
-    VERSION = "2023-06-01"
+    #: The API version the official SDKs send (they dropped temperature/top_p/top_k).
+    VERSION = "2026-10-21"
 
     def request_body(self, params: CreateMessageParams) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -195,8 +196,8 @@ class AnthropicMessages(LlmBackend):
         }
         if params.system_prompt:
             body["system"] = params.system_prompt
-        if params.temperature is not None:
-            body["temperature"] = params.temperature
+        # No temperature: API version 2026-10-21 removed the sampling parameters and
+        # refuses a request carrying one; the MCP request's temperature is only a hint.
         if params.stop_sequences:
             body["stop_sequences"] = params.stop_sequences
         return body
