@@ -277,8 +277,9 @@ Next steps:
   5. Containers:               docker compose up --build {name}
   6. Kubernetes:               kubectl apply -k deploy/k8s/overlays/dev
   7. When it needs secrets: widen deploy/vault/policies/{name}.hcl only as far as it
-     must, give it an AppRole / Kubernetes role in the Vault bootstrap, and mount its
-     secret id in docker-compose.yml like the other services.
+     must (the Vault bootstrap gives every policy file's service its AppRole and
+     Kubernetes role), and mount its secret id in docker-compose.yml like the other
+     services.
 """
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -101,6 +102,20 @@ async def test_bootstrap_is_idempotent(kit: VaultKit, tmp_path: Path) -> None:
     )
     provider = await kit.provider("github")
     assert await provider.get("token") == seed["github"]["token"]
+
+
+async def test_a_new_services_policy_file_gets_its_roles(kit: VaultKit, tmp_path: Path) -> None:
+    """``mcpmesh new-service`` writes ``<name>.hcl``; the bootstrap makes its AppRole."""
+    policies = tmp_path / "policies"
+    shutil.copytree(find_policy_dir(), policies)
+    (policies / "weather.hcl").write_text(
+        'path "mcpmesh/data/services/weather/*" { capabilities = ["read"] }\n'
+    )
+    options = BootstrapOptions(policy_dir=policies)
+    assert "weather" in options.services and "operator" not in options.services
+    await admin(lambda: bootstrap(kit.root, options))
+    role = await admin(lambda: kit.root.auth.approle.read_role(role_name="mcpmesh-weather"))
+    assert role["data"]["token_policies"] == ["mcpmesh-weather"]
 
 
 async def test_bootstrap_command_line(vault: VaultServer, tmp_path: Path) -> None:

@@ -29,7 +29,6 @@ import hvac.exceptions
 KV_MOUNT = "mcpmesh"
 DB_MOUNT = "database"
 DB_CONNECTION = "mcpmesh-postgres"
-SERVICES = ("filesystem", "postgres", "github", "slack")
 OPERATOR_POLICY = "mcpmesh-operator"
 
 #: Group roles of the database (see mcpmesh.embedded.postgres): a dynamic login gets one.
@@ -59,10 +58,18 @@ class KubernetesOptions:
     issuer: str | None = None
 
 
+def services_with_policies(policy_dir: Path) -> tuple[str, ...]:
+    """Every service that has a policy file (``<service>.hcl``): a service made with
+    ``mcpmesh new-service`` gets its roles from the policy file the scaffold writes."""
+    operator = OPERATOR_POLICY.removeprefix("mcpmesh-")
+    return tuple(sorted(f.stem for f in policy_dir.glob("*.hcl") if f.stem != operator))
+
+
 @dataclass
 class BootstrapOptions:
     policy_dir: Path
-    services: Iterable[str] = SERVICES
+    #: The services to make roles for; default: every one with a policy file.
+    services: Iterable[str] = ()
     pg_admin_dsn: str | None = None
     read_group: str = READ_GROUP
     write_group: str = WRITE_GROUP
@@ -72,6 +79,9 @@ class BootstrapOptions:
     token_max_ttl: str = "24h"
     kubernetes: KubernetesOptions | None = None
     seed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.services = tuple(self.services) or services_with_policies(self.policy_dir)
 
 
 def find_policy_dir() -> Path:
