@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from mcpmesh.config import load_settings
 from mcpmesh.guard.redaction import install_log_redaction, redact_result
@@ -25,7 +26,9 @@ from mcpmesh.secrets.dev import DevSecretProvider
 from mcpmesh.secrets.errors import SecretUnavailable
 from mcpmesh.secrets.provider import DatabaseCredentials, SecretProvider
 from mcpmesh.secrets.settings import VaultSettings
-from mcpmesh.secrets.vault import VaultSecretProvider
+
+if TYPE_CHECKING:
+    from mcpmesh.secrets.vault import VaultSecretProvider
 
 install_log_redaction()
 
@@ -41,12 +44,24 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    # hvac (and requests under it) costs ~0.3 s and ~10 MB at import: only a service
+    # that really talks to Vault pays for it.
+    if name == "VaultSecretProvider":
+        from mcpmesh.secrets.vault import VaultSecretProvider
+
+        return VaultSecretProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def secrets_from_env(service: str, env: Mapping[str, str] | None = None) -> SecretProvider:
     """The provider for ``service``: Vault when ``MCPMESH_VAULT_ADDR`` is set, else a
     :class:`DevSecretProvider` without secrets."""
     settings = load_settings(VaultSettings, prefix="MCPMESH_VAULT_", env=env or os.environ)
     if not settings.addr:
         return DevSecretProvider({}, service=service)
+    from mcpmesh.secrets.vault import VaultSecretProvider
+
     return VaultSecretProvider(service, settings)
 
 
