@@ -16,6 +16,10 @@ from mcpmesh.config import ServerSettings
 from mcpmesh.testing import RunningService, serve_in_background
 from mcpmesh_fixture.service import create
 
+# These tests use 2025-11-25 features that 2026-07-28 deprecates (logging,
+# resources/subscribe) on purpose; the SDK's notices about that are expected.
+pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[RunningService]:

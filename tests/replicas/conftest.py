@@ -32,6 +32,9 @@ _HOP_BY_HOP = {
     "trailer",
 }
 
+#: The proxy's client session, shared by its request handlers.
+HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
+
 
 class RoundRobinProxy:
     """Sends each request to the next live backend, streaming the answer (SSE) through."""
@@ -56,7 +59,7 @@ class RoundRobinProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        http: aiohttp.ClientSession = request.app["http"]
+        http: aiohttp.ClientSession = request.app[HTTP_KEY]
         for backend in self._pick():
             try:
                 upstream = await http.request(
@@ -84,7 +87,7 @@ class RoundRobinProxy:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         app = web.Application()
-        app["http"] = aiohttp.ClientSession(
+        app[HTTP_KEY] = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=2), auto_decompress=False
         )
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -93,7 +96,7 @@ class RoundRobinProxy:
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
         self._started.set()
         await self._stop.wait()
-        await app["http"].close()
+        await app[HTTP_KEY].close()
         await runner.cleanup()
 
     def start(self) -> None:
