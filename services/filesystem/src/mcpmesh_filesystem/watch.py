@@ -34,17 +34,8 @@ def signature_of(status: os.stat_result) -> Signature:
 
 
 def live_subscriptions(service: Service) -> set[str]:
-    """``file://`` URIs some live session of this replica subscribed to.
-
-    The library keeps subscriptions in each session's state; the transport holds the
-    live sessions of this replica.
-    """
-    runtimes = getattr(service.host, "runtimes", None) or {}
-    uris: set[str] = set()
-    for runtime in list(runtimes.values()):
-        if not getattr(runtime, "ended", False):
-            uris.update(u for u in runtime.state.subscriptions if u.startswith("file://"))
-    return uris
+    """``file://`` URIs some live session served by this replica subscribed to."""
+    return {uri for uri in service.subscribed_uris() if uri.startswith("file://")}
 
 
 class SubscriptionWatcher:

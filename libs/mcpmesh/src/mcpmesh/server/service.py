@@ -99,6 +99,8 @@ class ServiceHost(Protocol):
 
     async def resource_updated(self, uri: str) -> None: ...
 
+    def subscribed_uris(self) -> set[str]: ...
+
     async def broadcast(self, method: str, params: Any) -> None: ...
 
 
@@ -310,6 +312,11 @@ class Service:
         """Tell every session subscribed to ``uri`` that it changed."""
         if self.host is not None:
             await self.host.resource_updated(uri)
+
+    def subscribed_uris(self) -> set[str]:
+        """The resource URIs that sessions served here subscribed to: what a service that
+        detects changes itself (by polling or watching) needs to look at."""
+        return self.host.subscribed_uris() if self.host is not None else set()
 
     async def notify_list_changed(self, kind: ListKind) -> None:
         """Tell every session that the list of tools, resources or prompts changed."""

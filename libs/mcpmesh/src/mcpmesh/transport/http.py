@@ -613,6 +613,15 @@ class McpEndpoint:
         except ClusterUnavailable as exc:
             raise McpError(INTERNAL_ERROR, str(exc)) from None
 
+    def subscribed_uris(self) -> set[str]:
+        """URIs the sessions live on this replica subscribed to."""
+        return {
+            uri
+            for runtime in list(self.runtimes.values())
+            if not runtime.ended
+            for uri in runtime.state.subscriptions
+        }
+
     async def resource_updated(self, uri: str) -> None:
         payload = encode_notification("notifications/resources/updated", {"uri": uri})
         if self.cluster is not None:
