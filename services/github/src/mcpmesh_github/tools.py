@@ -43,6 +43,21 @@ def _list(data: Any) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- context
 
 
+def _wrote(
+    action: str, repo: tuple[str, str], response: Any, number: int | None = None
+) -> ToolResult:
+    """The answer of a write that opened, changed or commented on an issue or pull request."""
+    data = response.data or {}
+    return done(
+        m.WriteResult(
+            action=action,
+            repository=f"{repo[0]}/{repo[1]}",
+            number=number if number is not None else data.get("number"),
+            html_url=data.get("html_url"),
+        )
+    )
+
+
 @github_tool("context", output=m.Me)
 async def get_me(ctx: Context, args: a.NoArgs) -> ToolResult:
     """Who the service acts as on GitHub: the user of the token, or the GitHub App."""
@@ -565,15 +580,7 @@ async def create_issue(ctx: Context, args: a.CreateIssue) -> ToolResult:
     response = await gh.call(
         ctx, "POST", _repo_path(repo, "/issues"), repo=repo, permissions=WRITE_ISSUES, json=body
     )
-    data = response.data or {}
-    return done(
-        m.WriteResult(
-            action="opened issue",
-            repository=f"{repo[0]}/{repo[1]}",
-            number=data.get("number"),
-            html_url=data.get("html_url"),
-        )
-    )
+    return _wrote("opened issue", repo, response)
 
 
 @github_tool("issues", output=m.WriteResult, write=True, destructive=True)
@@ -593,15 +600,7 @@ async def update_issue(ctx: Context, args: a.UpdateIssue) -> ToolResult:
         permissions=WRITE_ISSUES,
         json=body,
     )
-    data = response.data or {}
-    return done(
-        m.WriteResult(
-            action="updated issue",
-            repository=f"{repo[0]}/{repo[1]}",
-            number=data.get("number"),
-            html_url=data.get("html_url"),
-        )
-    )
+    return _wrote("updated issue", repo, response)
 
 
 @github_tool("issues", output=m.WriteResult, write=True, destructive=False)
@@ -617,14 +616,7 @@ async def add_issue_comment(ctx: Context, args: a.AddComment) -> ToolResult:
         permissions=WRITE_ISSUES,
         json={"body": args.body},
     )
-    return done(
-        m.WriteResult(
-            action="commented on",
-            repository=f"{repo[0]}/{repo[1]}",
-            number=args.issue_number,
-            html_url=(response.data or {}).get("html_url"),
-        )
-    )
+    return _wrote("commented on", repo, response, number=args.issue_number)
 
 
 # ---------------------------------------------------------------- pull requests
@@ -781,15 +773,7 @@ async def create_pull_request(ctx: Context, args: a.CreatePull) -> ToolResult:
             "draft": args.draft,
         },
     )
-    data = response.data or {}
-    return done(
-        m.WriteResult(
-            action="opened pull request",
-            repository=f"{repo[0]}/{repo[1]}",
-            number=data.get("number"),
-            html_url=data.get("html_url"),
-        )
-    )
+    return _wrote("opened pull request", repo, response)
 
 
 @github_tool("pull_requests", output=m.WriteResult, write=True, destructive=False)
@@ -812,14 +796,7 @@ async def create_pull_request_review(ctx: Context, args: a.CreateReview) -> Tool
         permissions=WRITE_PULLS,
         json=body,
     )
-    return done(
-        m.WriteResult(
-            action=f"reviewed ({args.event})",
-            repository=f"{repo[0]}/{repo[1]}",
-            number=args.pull_number,
-            html_url=(response.data or {}).get("html_url"),
-        )
-    )
+    return _wrote(f"reviewed ({args.event})", repo, response, number=args.pull_number)
 
 
 @github_tool("pull_requests", output=m.MergeResult, write=True, destructive=True)
