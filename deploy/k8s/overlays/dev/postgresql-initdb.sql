@@ -1,5 +1,5 @@
--- The demo database of `mcpmesh up` (mcpmesh.embedded.postgres.DEMO_SCHEMA), for the
--- postgres image's first start (POSTGRES_DB=demo). tests/deploy checks that it matches.
+-- The demo database of `mcpmesh up` (libs/mcpmesh/src/mcpmesh/embedded/demo.sql): a copy,
+-- because kustomize loads no file outside its directory. tests/deploy checks it matches.
 CREATE TABLE customers (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL,

@@ -1,5 +1,5 @@
--- The demo database of `mcpmesh up` (mcpmesh.embedded.postgres.DEMO_SCHEMA), for the
--- postgres image's first start (POSTGRES_DB=demo). tests/deploy checks that it matches.
+-- The demo database of `mcpmesh up` (mcpmesh.embedded.postgres), also mounted as the
+-- postgres image's first-start script by docker-compose.yml (POSTGRES_DB=demo).
 CREATE TABLE customers (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL,
@@ -77,5 +77,3 @@ GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO mcpmesh_write;
 -- otherwise end its siblings' sessions): revoke the PUBLIC grant of these functions.
 REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer) FROM PUBLIC;
-
-CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
