@@ -106,7 +106,7 @@ def start(kind: str) -> tuple[subprocess.Popen, str, float]:
     port = free_port()
     began = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.echo_servers", kind, str(port)],
+        [sys.executable, "-m", "bench._echo_servers", kind, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,7 +1,7 @@
 """The two one-tool servers the protocol benchmark compares: ``echo(text) -> text``.
 
-python -m bench.echo_servers mcpmesh PORT
-python -m bench.echo_servers fastmcp PORT
+python -m bench._echo_servers mcpmesh PORT
+python -m bench._echo_servers fastmcp PORT
 """
 
 from __future__ import annotations
