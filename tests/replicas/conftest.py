@@ -85,6 +85,7 @@ class RoundRobinProxy:
         return web.Response(status=502, text="no replica is reachable")
 
     async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         app = web.Application()
         app[HTTP_KEY] = aiohttp.ClientSession(
@@ -101,8 +102,8 @@ class RoundRobinProxy:
 
     def start(self) -> None:
         def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._main())
+            # asyncio.run cancels the handlers still streaming when the proxy stops.
+            asyncio.run(self._main())
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
