@@ -15,9 +15,7 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +23,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench._reference import NODE_DIR, reference_main, stdio_session
+
 REFERENCE_PACKAGE = "@modelcontextprotocol/server-filesystem"
 REFERENCE_VERSION = "2026.8.31"
-NODE_DIR = Path(".cache/bench-node")
 REFERENCE_MAIN = NODE_DIR / "node_modules" / REFERENCE_PACKAGE / "dist" / "index.js"
 NEEDLE = r"needle_\d{3}"
-QUIET = open(os.devnull, "w")  # noqa: SIM115 - the reference's stderr, for the whole run
 RUNS = {"read 1 MiB file": 30, "directory_tree 10,000 entries": 7, "search 2,000 files": 7}
 
 
@@ -52,25 +50,6 @@ def make_data(base: Path) -> None:
             if f % 10 == 0:
                 body[17] = f"    value = needle_{f:03d}  # found me\n"
             (directory / f"mod{f:03d}.txt").write_text("".join(body))
-
-
-def ensure_reference() -> bool:
-    if REFERENCE_MAIN.exists():
-        return True
-    if shutil.which("npm") is None:
-        print("npm not found: the reference server column is skipped")
-        return False
-    NODE_DIR.mkdir(parents=True, exist_ok=True)
-    if not (NODE_DIR / "package.json").exists():
-        (NODE_DIR / "package.json").write_text('{"private": true}\n')
-    print(f"installing {REFERENCE_PACKAGE}@{REFERENCE_VERSION} under {NODE_DIR} ...", flush=True)
-    done = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
-         f"{REFERENCE_PACKAGE}@{REFERENCE_VERSION}"],
-        cwd=NODE_DIR,
-        check=False,
-    )  # fmt: skip
-    return done.returncode == 0 and REFERENCE_MAIN.exists()
 
 
 @contextlib.asynccontextmanager
@@ -104,18 +83,8 @@ async def mcpmesh_session(data: Path) -> AsyncIterator[Any]:
         await process.wait()
 
 
-@contextlib.asynccontextmanager
-async def reference_session(data: Path) -> AsyncIterator[Any]:
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(command="node", args=[str(REFERENCE_MAIN), str(data)])
-    async with (
-        stdio_client(params, errlog=QUIET) as (read, write, *_),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
+def reference_session(data: Path) -> contextlib.AbstractAsyncContextManager[Any]:
+    return stdio_session(REFERENCE_MAIN, str(data))
 
 
 def _text(result: Any) -> str:
@@ -207,7 +176,7 @@ def _p90(values: list[float]) -> float:
 
 
 def main() -> int:
-    with_reference = ensure_reference()
+    with_reference = reference_main(REFERENCE_PACKAGE, REFERENCE_VERSION) is not None
     with tempfile.TemporaryDirectory(prefix="mcpmesh-bench-fs-") as temp:
         data = Path(os.path.realpath(temp))
         make_data(data)
