@@ -419,3 +419,29 @@ async def test_push_files_makes_one_commit(mesh: Mesh, double: GitHubDouble) -> 
         "POST /repos/octo-org/hello/git/commits",
         "PATCH /repos/octo-org/hello/git/refs/heads/feature",
     ]
+
+
+async def test_unreachable_github_is_a_clear_error() -> None:
+    """No network, a firewall, a wrong MCPMESH_GH_API_URL: say so, do not crash."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from mcpmesh.config import ServerSettings
+    from mcpmesh.embedded.process import free_port
+    from mcpmesh.testing import serve_in_background
+
+    service = create(
+        ServerSettings(),
+        github=GitHubSettings(api_url=f"http://127.0.0.1:{free_port()}"),
+        secrets=DevSecretProvider({"token": "ghp_" + "N" * 36}, service="github"),
+    )
+    async with (
+        serve_in_background(service) as running,
+        streamable_http_client(running.url) as (read, write, *_),
+        ClientSession(read, write) as client,
+    ):
+        await client.initialize()
+        result = await client.call_tool("get_me", {})
+    assert result.is_error
+    assert "Could not reach GitHub" in text_of(result)
+    assert "MCPMESH_GH_API_URL" in text_of(result)

@@ -61,19 +61,25 @@ def _new_service(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from mcpmesh.bus.audit import tail_command, verify_command
     from mcpmesh.bus.settings import BUS_PREFIX, BusSettings
+    from mcpmesh.embedded.nats import running_mesh_nats_url
 
     try:
         bus = load_settings(BusSettings, BUS_PREFIX)
     except SettingsError as exc:
         print(f"mcpmesh audit: {exc}", file=sys.stderr)
         return 2
-    if not bus.url:
-        print("mcpmesh audit: set MCPMESH_NATS_URL (the mesh's NATS server)", file=sys.stderr)
+    url = bus.url or running_mesh_nats_url()
+    if not url:
+        print(
+            "mcpmesh audit: set MCPMESH_NATS_URL (the mesh's NATS server), or run it where "
+            "`mcpmesh up` runs (MCPMESH_WORKDIR)",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.audit_command == "tail":
-            return asyncio.run(tail_command(bus.url, bus.prefix, args.count, args.stream))
-        return asyncio.run(verify_command(bus.url, bus.prefix, args.stream))
+            return asyncio.run(tail_command(url, bus.prefix, args.count, args.stream))
+        return asyncio.run(verify_command(url, bus.prefix, args.stream))
     except Exception as exc:
         print(f"mcpmesh audit: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +89,8 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
         help="read and check the audit stream",
-        description="The audit trail on NATS JetStream (MCPMESH_NATS_URL, MCPMESH_NATS_PREFIX).",
+        description="The audit trail on NATS JetStream (MCPMESH_NATS_URL, MCPMESH_NATS_PREFIX; "
+        "default: the NATS of a running `mcpmesh up`).",
     )
     actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     tail = actions.add_parser("tail", help="print the last audit events as JSON lines")

@@ -15,11 +15,12 @@ import signal
 import socket
 import sys
 import time
-from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from mcpmesh import registry
+from mcpmesh.embedded import mesh_workdir
 from mcpmesh.embedded.process import BackendError
 from mcpmesh.embedded.stack import Stack
 
@@ -62,14 +63,27 @@ async def wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: f
     raise RuntimeError(f"not healthy within {timeout:g} s")
 
 
+def backend_lines(env: dict[str, str]) -> list[str]:
+    """Where the embedded backends listen (addresses only: no credential is printed)."""
+    lines = []
+    if env.get("MCPMESH_NATS_URL"):
+        lines.append(f"  {'nats':<12} {env['MCPMESH_NATS_URL']}  (JetStream: sessions, audit)")
+    if env.get("MCPMESH_VAULT_ADDR"):
+        lines.append(
+            f"  {'vault':<12} {env['MCPMESH_VAULT_ADDR']}  (OpenBao dev server, in memory)"
+        )
+    dsn = env.get("MCPMESH_PG_DSN")
+    if dsn:
+        parts = urlsplit(dsn)
+        lines.append(
+            f"  {'postgresql':<12} {parts.hostname}:{parts.port}{parts.path}  (demo database)"
+        )
+    return lines
+
+
 def client_config(urls: dict[str, str]) -> str:
     servers = {f"mcpmesh-{name}": {"type": "http", "url": url} for name, url in urls.items()}
     return json.dumps({"mcpServers": servers}, indent=2)
-
-
-def mesh_workdir() -> Path:
-    """Where backends keep their data and logs (``MCPMESH_WORKDIR``, default .cache/mesh)."""
-    return Path(os.path.abspath(os.environ.get("MCPMESH_WORKDIR", ".cache/mesh")))
 
 
 async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -> int:
@@ -128,8 +142,16 @@ async def _run_services(services: list[str] | None, host: str, env: dict[str, st
         print("mcpmesh is up:\n")
         for name, url in urls.items():
             print(f"  {name:<12} {url}")
+        backends = backend_lines(env)
+        if backends:
+            print("\nBackends (loopback, data in MCPMESH_WORKDIR):\n")
+            print("\n".join(backends))
         print("\nClient configuration (MCP servers over HTTP):\n")
         print(client_config(urls))
+        print(
+            "\nStore a token: mcpmesh secrets set github token < token.txt"
+            "\nAudit trail:   mcpmesh audit tail   (mcpmesh audit verify checks the chain)"
+        )
         print("\nCtrl-C stops the mesh.", flush=True)
         waiters = [asyncio.ensure_future(p.wait()) for p in processes.values()]
         stopper = asyncio.ensure_future(stop.wait())

@@ -9,12 +9,13 @@ and aiohttp is already the mesh's HTTP stack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -144,9 +145,12 @@ class GitHubClient:
             headers["If-None-Match"] = cached[0]
         for attempt in range(self.settings.max_retries + 1):
             self.sent += 1
-            async with self.session.request(
-                method, url, params=query, json=json, headers=headers, allow_redirects=False
-            ) as response:
+            async with (
+                self._reachable(),
+                self.session.request(
+                    method, url, params=query, json=json, headers=headers, allow_redirects=False
+                ) as response,
+            ):
                 status = response.status
                 log.debug("github_request", method=method, path=path, status=status)
                 if status == 304 and cached is not None:
@@ -179,13 +183,24 @@ class GitHubClient:
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @contextlib.asynccontextmanager
+    async def _reachable(self) -> AsyncIterator[None]:
+        """A network failure (refused, reset, DNS, timeout) is a clear tool error, not a crash."""
+        try:
+            yield
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ToolError(
+                f"Could not reach GitHub at {self.base_url} ({type(exc).__name__}); check the "
+                "network (and MCPMESH_GH_API_URL), then try again."
+            ) from None
+
     async def download_tail(self, url: str, *, max_bytes: int) -> tuple[bytes, int]:
         """Fetch a pre-signed download (no credential is sent to it) and keep its last
         ``max_bytes``; returns ``(tail, total_bytes_seen)``."""
         await self.start()
         tail = b""
         seen = 0
-        async with self.session.get(url, headers={"Accept": "*/*"}) as response:
+        async with self._reachable(), self.session.get(url, headers={"Accept": "*/*"}) as response:
             if response.status >= 400:
                 raise GitHubApiError(
                     f"Downloading the log failed ({response.status}); the link may have "

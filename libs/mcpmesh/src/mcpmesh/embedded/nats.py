@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from mcpmesh.embedded import mesh_workdir
 from mcpmesh.embedded.process import BackendError, ManagedProcess, free_port, port_open
 
 
@@ -81,7 +82,17 @@ async def start_nats(home: Path, port: int | None = None, timeout: float = 20.0)
     return NatsServer(process, port, store)
 
 
+def running_mesh_nats_url() -> str | None:
+    """The NATS URL of the ``mcpmesh up`` running from this work directory, if any."""
+    try:
+        return (mesh_workdir() / "nats" / "url").read_text().strip() or None
+    except OSError:
+        return None
+
+
 async def nats_starter(workdir: Path, env: dict[str, str]) -> tuple[NatsServer, dict[str, str]]:
     """``mcpmesh up`` backend: NATS with JetStream, and ``MCPMESH_NATS_URL`` for services."""
     server = await start_nats(workdir / "nats")
+    # Not a secret: lets `mcpmesh audit` find the running mesh's NATS without settings.
+    (workdir / "nats" / "url").write_text(server.url + "\n")
     return server, {"MCPMESH_NATS_URL": server.url}

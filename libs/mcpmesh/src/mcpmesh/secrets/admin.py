@@ -9,13 +9,13 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from pathlib import Path
 from typing import TextIO
 
 import hvac
 import hvac.exceptions
 import requests
 
+from mcpmesh.embedded import mesh_workdir
 from mcpmesh.secrets.bootstrap import KV_MOUNT
 from mcpmesh.secrets.provider import SAFE_SEGMENT
 
@@ -42,16 +42,12 @@ def read_value(stream: TextIO) -> str:
     return value
 
 
-def _workdir() -> Path:
-    return Path(os.path.abspath(os.environ.get("MCPMESH_WORKDIR", ".cache/mesh")))
-
-
 def vault_target() -> tuple[str, str]:
     """``(addr, token)``: from the environment, else the running dev mesh's operator file."""
     addr, token = os.environ.get("MCPMESH_VAULT_ADDR"), os.environ.get("MCPMESH_VAULT_TOKEN")
     if addr and token:
         return addr, token
-    operator = _workdir() / "vault" / "operator.json"
+    operator = mesh_workdir() / "vault" / "operator.json"
     try:
         data = json.loads(operator.read_text())
         return data["addr"], data["token"]
