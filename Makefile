@@ -51,7 +51,7 @@ format: $(VENV)/.synced ## ruff format and autofix
 	$(BIN)/ruff format libs services tests
 	$(BIN)/ruff check --fix libs services tests
 
-bench: $(VENV)/.synced ## load-test tools/call with wrk against mcpmesh and FastMCP
+bench: $(VENV)/.synced ## benchmarks: tools/call under wrk vs FastMCP, bus, filesystem and postgres vs the reference servers
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 	  || (echo "make bench needs wrk: apt-get install wrk" && exit 1)
 	$(BIN)/python -m bench
