@@ -36,20 +36,20 @@ run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
 	$(BIN)/mcpmesh up
 
 test: setup ## lint, then every test, the official conformance suite included
-	$(BIN)/ruff check libs services tests
-	$(BIN)/ruff format --check libs services tests
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check libs services tests bench
 	$(BIN)/pytest
 
 conformance: setup ## only the official MCP conformance suite against the fixture service
 	$(BIN)/pytest tests/conformance -v
 
 lint: $(VENV)/.synced ## ruff lint and format check
-	$(BIN)/ruff check libs services tests
-	$(BIN)/ruff format --check libs services tests
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check libs services tests bench
 
 format: $(VENV)/.synced ## ruff format and autofix
-	$(BIN)/ruff format libs services tests
-	$(BIN)/ruff check --fix libs services tests
+	$(BIN)/ruff format libs services tests bench
+	$(BIN)/ruff check --fix libs services tests bench
 
 bench: $(VENV)/.synced ## benchmarks: tools/call under wrk vs FastMCP, bus, filesystem and postgres vs the reference servers
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
