@@ -35,17 +35,19 @@ setup: $(VENV)/.synced $(NODE22) ## install Python deps (uv) and the conformance
 run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
 	$(BIN)/mcpmesh up
 
-test: setup ## lint, then every test, the official conformance suite included
+test: setup ## lint and type-check, then every test, the official conformance suite included
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/ruff format --check libs services tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 conformance: setup ## only the official MCP conformance suite against the fixture service
 	$(BIN)/pytest tests/conformance -v
 
-lint: $(VENV)/.synced ## ruff lint and format check
+lint: $(VENV)/.synced ## ruff lint and format check, mypy
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/ruff format --check libs services tests bench
+	$(BIN)/mypy
 
 format: $(VENV)/.synced ## ruff format and autofix
 	$(BIN)/ruff format libs services tests bench

@@ -91,8 +91,8 @@ def load_settings(
         return msgspec.convert(values, type_, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        field = _FIELD_PATH.search(message)
-        name = prefix + field.group(1).upper() if field else f"{prefix}…"
+        path = _FIELD_PATH.search(message)
+        name = prefix + path.group(1).upper() if path else f"{prefix}…"
         raise SettingsError(f"Bad setting {name}: {_FIELD_PATH.sub('', message)}") from None
 
 

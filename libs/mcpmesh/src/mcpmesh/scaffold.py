@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 #: Lower-case words joined by single hyphens: a distribution, compose service and
@@ -144,7 +145,7 @@ def _template_files(kind: str) -> list[tuple[str, str]]:
     base = resources.files("mcpmesh") / "templates" / kind
     found: list[tuple[str, str]] = []
 
-    def walk(node, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    def walk(node: Traversable, prefix: str) -> None:
         for child in sorted(node.iterdir(), key=lambda c: c.name):
             if child.name == "__pycache__":
                 continue

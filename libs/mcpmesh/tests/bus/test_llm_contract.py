@@ -115,3 +115,19 @@ async def test_error_answers_match_the_official_shapes(llm: LlmDouble) -> None:
             from anthropic.types import ErrorResponse
 
             ErrorResponse.model_validate(body)
+
+
+def test_non_text_content_is_refused_clearly(tmp_path: Path) -> None:
+    """The broker relays text only; an image gets a refusal that says so."""
+    from mcpmesh.bus.policy import LlmError
+    from mcpmesh.protocol.types import ImageContent
+
+    params = CreateMessageParams(
+        messages=[
+            SamplingMessage(role="user", content=ImageContent(data="aGk=", mime_type="image/png"))
+        ],
+        max_tokens=10,
+    )
+    backend = OpenAiChat(SamplingSettings(llm_url="http://127.0.0.1:9", llm_model="m"))
+    with pytest.raises(LlmError, match="only relays text; this request has image content"):
+        backend.request_body(params)

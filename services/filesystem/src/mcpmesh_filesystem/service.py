@@ -184,7 +184,7 @@ class Filesystem:
 
 def _register_reads(app: Filesystem) -> None:
     service, fs, sandbox = app.service, app.fs, app.sandbox
-    reading = {"read_only": True, "idempotent": True, "open_world": False}
+    reading: dict[str, Any] = {"read_only": True, "idempotent": True, "open_world": False}
 
     @service.tool(**reading)
     async def read_text_file(ctx: Context, args: ReadTextArgs) -> Any:

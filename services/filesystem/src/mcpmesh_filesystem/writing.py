@@ -18,6 +18,7 @@ import os
 import secrets
 import stat
 import sys
+from typing import Any
 
 from mcpmesh_filesystem.models import DirectoryCreated, Edit, Edited, Moved, Written
 from mcpmesh_filesystem.reading import decode, is_binary, read_upto, require_regular
@@ -208,7 +209,7 @@ def move_file(sandbox: Sandbox, roots: list[Root], source: str, destination: str
             return Moved(source=src.shown_path, destination=dst.shown_path)
 
 
-def _load_renameat2():  # type: ignore[no-untyped-def]
+def _load_renameat2() -> Any:  # the ctypes function, or None off Linux
     if not sys.platform.startswith("linux"):
         return None
     try:

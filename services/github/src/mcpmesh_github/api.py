@@ -99,7 +99,7 @@ class GitHub:
 
     # ------------------------------------------------------------ pagination
 
-    def page_params(self, page: int, per_page: int) -> dict[str, int]:
+    def page_params(self, page: int, per_page: int) -> dict[str, Any]:
         if page > self.settings.max_page:
             raise ToolError(
                 f"page {page} is past this service's cap of {self.settings.max_page} pages "

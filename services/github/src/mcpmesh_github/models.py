@@ -150,7 +150,7 @@ class RepoDetail(RepoSummary, kw_only=True):
     trust: TrustLabel = trust_label("description", "topics")
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> RepoDetail:  # type: ignore[override]
+    def from_api(cls, d: dict[str, Any]) -> RepoDetail:
         base = msgspec.structs.asdict(RepoSummary.from_api(d))
         return cls(
             **base,
@@ -538,7 +538,7 @@ class PullDetail(PullSummary, kw_only=True):
     trust: TrustLabel = trust_label("title", "body")
 
     @classmethod
-    def from_api(cls, d: dict[str, Any], limit: int = 60_000) -> PullDetail:  # type: ignore[override]
+    def from_api(cls, d: dict[str, Any], limit: int = 60_000) -> PullDetail:
         body, cut = truncate(sanitize_text(d.get("body")), limit)
         return cls(
             **cls.fields_from(d),

@@ -76,7 +76,7 @@ async def get_me(ctx: Context, args: a.NoArgs) -> ToolResult:
 async def search_repositories(ctx: Context, args: a.SearchArgs) -> ToolResult:
     """Search repositories (GitHub search syntax); results outside the allowlist are dropped."""
     gh = GitHub.of(ctx)
-    params = {"q": args.query, "sort": args.sort, "order": args.order}
+    params: dict[str, Any] = {"q": args.query, "sort": args.sort, "order": args.order}
     params |= gh.page_params(args.page, args.per_page)
     response = await gh.call(
         ctx, "GET", "/search/repositories", repo=None, permissions=READ_CONTENTS, params=params

@@ -6,7 +6,7 @@ reference Slack MCP server does, so prompts written for it keep working.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -132,7 +132,7 @@ class ReactionArgs(msgspec.Struct, **_STRICT):
 # ------------------------------------------------------------------ results
 
 
-def _trust(*fields: str) -> object:
+def _trust(*fields: str) -> Any:
     """A ``trust`` field: which fields hold text Slack users wrote (cf. IFC labels)."""
     return msgspec.field(default_factory=lambda: trust_label(*fields))
 

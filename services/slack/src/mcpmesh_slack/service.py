@@ -164,7 +164,7 @@ class SlackTools:
     # ------------------------------------------------------------ registration
 
     def register_reads(self, service: Service) -> None:
-        read = {"read_only": True, "idempotent": True, "open_world": True}
+        read: dict[str, Any] = {"read_only": True, "idempotent": True, "open_world": True}
         service.tool(title="List channels", output=ChannelList, **read)(self.list_channels)
         service.tool(title="Channel history", output=MessageList, **read)(self.get_channel_history)
         service.tool(title="Thread replies", output=MessageList, **read)(self.get_thread_replies)
@@ -174,7 +174,7 @@ class SlackTools:
         service.tool(title="Find user by email", output=FoundUser, **read)(self.find_user_by_email)
 
     def register_writes(self, service: Service) -> None:
-        write = {"destructive": False, "idempotent": False, "open_world": True}
+        write: dict[str, Any] = {"destructive": False, "idempotent": False, "open_world": True}
         service.tool(title="Post message", output=Posted, **write)(self.post_message)
         service.tool(title="Reply to thread", output=Posted, **write)(self.reply_to_thread)
         service.tool(title="Add reaction", output=Reacted, **write)(self.add_reaction)
@@ -419,7 +419,8 @@ def _time_arg(value: str | None, name: str) -> str | None:
 def _is_direct(match: dict[str, Any]) -> bool:
     """A search match from a DM or group DM: a user token sees its owner's private
     conversations, which an assistant should not surface unless the operator allows it."""
-    channel = match.get("channel") if isinstance(match.get("channel"), dict) else {}
+    found = match.get("channel")
+    channel: dict[str, Any] = found if isinstance(found, dict) else {}
     return bool(
         channel.get("is_im") or channel.get("is_mpim") or str(channel.get("id", "")).startswith("D")
     )
@@ -441,7 +442,8 @@ def _message(item: dict[str, Any], names: dict[str, str]) -> Message:
     user_id = item.get("user") or None
     author = names.get(user_id) if user_id else None
     author = author or item.get("username") or (item.get("bot_profile") or {}).get("name")
-    channel = item.get("channel") if isinstance(item.get("channel"), dict) else {}
+    found = item.get("channel")
+    channel: dict[str, Any] = found if isinstance(found, dict) else {}
     return Message(
         ts=str(item.get("ts") or ""),
         time=readable_time(item.get("ts")),

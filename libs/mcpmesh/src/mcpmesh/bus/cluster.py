@@ -125,7 +125,7 @@ class Bus:
             servers=[u.strip() for u in self.settings.url.split(",") if u.strip()],
             name=f"mcpmesh-{self.service_name}-{self.replica_id}",
             max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=1,
             connect_timeout=2,
             disconnected_cb=self._disconnected,
             reconnected_cb=self._reconnected,

@@ -20,7 +20,12 @@ import msgspec
 import structlog
 
 from mcpmesh.bus.settings import SamplingSettings
-from mcpmesh.protocol.types import CreateMessageParams, CreateMessageResult, TextContent
+from mcpmesh.protocol.types import (
+    CreateMessageParams,
+    CreateMessageResult,
+    TextContent,
+    content_type,
+)
 from mcpmesh.server.context import Context
 from mcpmesh.server.results import ToolError
 from mcpmesh.server.service import Service
@@ -86,7 +91,7 @@ class LlmError(Exception):
 
 
 def _texts(params: CreateMessageParams) -> list[tuple[str, str]]:
-    messages = []
+    messages: list[tuple[str, str]] = []
     for message in params.messages:
         content = message.content
         parts = content if isinstance(content, list) else [content]
@@ -94,7 +99,8 @@ def _texts(params: CreateMessageParams) -> list[tuple[str, str]]:
         for part in parts:
             if not isinstance(part, TextContent):
                 raise LlmError(
-                    f"The sampling broker only relays text; this request has {part.type} content."
+                    "The sampling broker only relays text; this request has "
+                    f"{content_type(part)} content."
                 )
             texts.append(part.text)
         messages.append((message.role, "\n".join(texts)))

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import msgspec
@@ -133,7 +133,9 @@ def redact_value(value: Any) -> Any:
 # ------------------------------------------------------------------ logs
 
 
-def redact_log_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_log_event(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: redact every string in the event (runs before rendering)."""
     for key, value in event_dict.items():
         if isinstance(value, str | dict | list | tuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
@@ -30,7 +31,10 @@ def add_health_routes(app: web.Application, service: Service, endpoint: McpEndpo
             if problem:
                 problems[name] = problem
         status = 503 if problems else 200
-        body = {"status": "unavailable" if problems else "ready", "service": service.name}
+        body: dict[str, Any] = {
+            "status": "unavailable" if problems else "ready",
+            "service": service.name,
+        }
         if problems:
             body["problems"] = problems
         return web.json_response(body, status=status)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import structlog
 
-Processor = Callable[[Any, str, dict[str, Any]], dict[str, Any]]
+Processor = structlog.typing.Processor
 
 #: Extra processors run just before rendering (redaction registers itself here).
 EXTRA_PROCESSORS: list[Processor] = []

@@ -37,6 +37,13 @@ class Message(Struct, omit_defaults=True):
     error: ErrorObject | UnsetType = UNSET
 
     @property
+    def request_id(self) -> RequestId:
+        """The id of a request or response (:func:`decode_message` guarantees one)."""
+        if isinstance(self.id, UnsetType) or self.id is None:
+            raise ValueError("this message has no id")
+        return self.id
+
+    @property
     def is_request(self) -> bool:
         return self.method is not UNSET and self.id is not UNSET
 

@@ -135,6 +135,13 @@ class ToolResultContent(Base, tag="tool_result", tag_field="type"):
 
 
 ContentBlock = TextContent | ImageContent | AudioContent | ResourceLink | EmbeddedResource
+
+
+def content_type(block: msgspec.Struct) -> str:
+    """A content block's ``type`` on the wire (msgspec keeps the tag off the instance)."""
+    return str(type(block).__struct_config__.tag)
+
+
 SamplingContent = TextContent | ImageContent | AudioContent | ToolUseContent | ToolResultContent
 
 

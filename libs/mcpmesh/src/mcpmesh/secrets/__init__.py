@@ -29,6 +29,7 @@ from mcpmesh.secrets.settings import VaultSettings
 
 if TYPE_CHECKING:
     from mcpmesh.secrets.vault import VaultSecretProvider
+    from mcpmesh.server.service import Service
 
 install_log_redaction()
 
@@ -65,7 +66,7 @@ def secrets_from_env(service: str, env: Mapping[str, str] | None = None) -> Secr
     return VaultSecretProvider(service, settings)
 
 
-def use_secrets(service, provider: SecretProvider | None = None) -> SecretProvider:  # type: ignore[no-untyped-def]
+def use_secrets(service: Service, provider: SecretProvider | None = None) -> SecretProvider:
     """Wire a provider into a :class:`~mcpmesh.Service`: ``ctx.secrets``, the result
     redaction filter, and closing (lease revocation) on shutdown.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -249,7 +250,9 @@ class VaultSecretProvider:
                 increment = self.settings.renew_increment or int(ttl)
                 try:
                     response = await self._request(
-                        lambda inc=increment: self._client.sys.renew_lease(lease_id, increment=inc),
+                        functools.partial(
+                            self._client.sys.renew_lease, lease_id, increment=increment
+                        ),
                         f"renewal of {role} credentials",
                     )
                 except (SecretUnavailable, _Denied, hvac.exceptions.VaultError) as exc:

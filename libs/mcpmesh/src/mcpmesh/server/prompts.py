@@ -56,7 +56,7 @@ class PromptSpec:
             value = await self.handler(ctx)
         else:
             try:
-                args = msgspec.convert(arguments or {}, self.args_type)
+                args: Any = msgspec.convert(arguments or {}, self.args_type)
             except msgspec.ValidationError as exc:
                 raise invalid_params(
                     f"Invalid arguments for prompt {self.prompt.name}: {exc}"

@@ -360,7 +360,7 @@ class Service:
         self, session: SessionState, message: Message, channel: Channel, meta: Any
     ) -> Context:
         token = meta.progress_token if meta is not None else None
-        return Context(self, session, message.id, channel, token)  # type: ignore[arg-type]
+        return Context(self, session, message.request_id, channel, token)
 
     async def _ping(self, session: SessionState, message: Message, channel: Channel) -> EmptyResult:
         return EmptyResult()

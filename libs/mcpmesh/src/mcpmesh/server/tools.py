@@ -60,7 +60,9 @@ class ToolSpec:
         if output_type is None and _is_structured(returned):
             output_type = returned
         self.output_type = output_type
-        self._decoder = msgspec.json.Decoder(self.args_type) if self.args_type else None
+        self._decoder: msgspec.json.Decoder[Any] | None = (
+            msgspec.json.Decoder(self.args_type) if self.args_type else None
+        )
         self.tool = Tool(
             name=name,
             title=title,

@@ -28,7 +28,10 @@ class ClusterUnavailable(Exception):
 class Cluster(Protocol):
     #: Names this replica in request and stream ids, so answers find their way back.
     replica_id: str
-    store: SessionStore
+
+    @property
+    def store(self) -> SessionStore:
+        """The shared session store."""
 
     def sessions(self) -> list[SessionState]:
         """Every live session of the service (from the shared store's local cache)."""

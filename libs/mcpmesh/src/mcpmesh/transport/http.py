@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import msgspec
@@ -29,7 +29,9 @@ from mcpmesh.protocol.errors import (
     McpError,
 )
 from mcpmesh.protocol.jsonrpc import (
+    ErrorObject,
     Message,
+    RequestId,
     decode_message,
     decode_params,
     encode_error,
@@ -322,7 +324,7 @@ class McpEndpoint:
             params = decode_params(message.params, InitializeParams)
         except McpError as exc:
             return web.Response(
-                body=encode_error(message.id, exc.code, exc.message),  # type: ignore[arg-type]
+                body=encode_error(message.request_id, exc.code, exc.message),
                 content_type="application/json",
             )
         result = self.service.initialize(params)
@@ -345,13 +347,13 @@ class McpEndpoint:
             client=params.client_info.name if params.client_info else None,
         )
         return web.Response(
-            body=encode_result(message.id, result),
+            body=encode_result(message.request_id, result),
             content_type="application/json",
             headers={SESSION_HEADER: state.id},
         )
 
     async def _notification(self, runtime: SessionRuntime, message: Message) -> None:
-        method = message.method
+        method = cast(str, message.method)  # a notification has one
         if method == "notifications/initialized":
             if not runtime.state.initialized:
                 runtime.state.initialized = True
@@ -375,7 +377,7 @@ class McpEndpoint:
                 except ClusterUnavailable:
                     log.warning("cancel_not_routed", session=runtime.id[:8])
         else:
-            handler = self.service.notification_handlers.get(method)  # type: ignore[arg-type]
+            handler = self.service.notification_handlers.get(method)
             if handler is not None:
                 try:
                     await handler(runtime.state, message.params)
@@ -383,10 +385,10 @@ class McpEndpoint:
                     log.exception("notification_handler_failed", method=method)
 
     async def _response(self, runtime: SessionRuntime, message: Message) -> web.Response:
-        if runtime.pending.get(message.id) is None and self.cluster is not None:  # type: ignore[arg-type]
+        if runtime.pending.get(message.request_id) is None and self.cluster is not None:
             try:
                 problem = await self.cluster.route_response(
-                    runtime.id, str(message.id), msgspec.json.encode(message)
+                    runtime.id, str(message.request_id), msgspec.json.encode(message)
                 )
             except ClusterUnavailable as exc:
                 return unavailable_response(exc)
@@ -400,33 +402,33 @@ class McpEndpoint:
 
     def settle(self, runtime: SessionRuntime, message: Message) -> str | None:
         """Wake the handler waiting for this answer; a problem text if none waits."""
-        future = runtime.pending.get(message.id)  # type: ignore[arg-type]
+        future = runtime.pending.get(message.request_id)
         if future is None:
             return f"No request with id {message.id!r} is waiting for an answer"
         if not future.done():
-            if message.error is not msgspec.UNSET:
+            if isinstance(message.error, ErrorObject):
                 error = message.error
-                future.set_exception(McpError(error.code, error.message, error.data))  # type: ignore[union-attr]
+                future.set_exception(McpError(error.code, error.message, error.data))
             else:
-                future.set_result(message.result)  # type: ignore[arg-type]
+                future.set_result(cast(msgspec.Raw, message.result))  # a response has one
         return None
 
     async def _request(
         self, http: web.Request, runtime: SessionRuntime, message: Message
     ) -> web.StreamResponse:
-        request_id = message.id
+        request_id = message.request_id
         if request_id in runtime.inflight:
             return web.Response(
-                body=encode_error(request_id, INVALID_REQUEST, "Request id is already in use"),  # type: ignore[arg-type]
+                body=encode_error(request_id, INVALID_REQUEST, "Request id is already in use"),
                 content_type="application/json",
             )
         channel = RequestChannel(self, runtime, http, request_id)
-        runtime.inflight[request_id] = asyncio.create_task(self._run(runtime, message, channel))  # type: ignore[index]
+        runtime.inflight[request_id] = asyncio.create_task(self._run(runtime, message, channel))
         await channel.wake
         if channel.mode is _Mode.UNDECIDED:
             payload = channel.payload or encode_error(
                 request_id, REQUEST_CANCELLED, "Request cancelled"
-            )  # type: ignore[arg-type]
+            )
             return web.Response(
                 body=payload, content_type="application/json", headers={SESSION_HEADER: runtime.id}
             )
@@ -440,25 +442,25 @@ class McpEndpoint:
     async def _run(
         self, runtime: SessionRuntime, message: Message, channel: RequestChannel
     ) -> None:
-        request_id = message.id
+        request_id = message.request_id
         structlog.contextvars.bind_contextvars(
             service=self.service.name, session=runtime.id[:8], request=request_id
         )
         payload: bytes | None
         try:
             result = await self.service.handle(runtime.state, message, channel)
-            payload = encode_result(request_id, result)  # type: ignore[arg-type]
+            payload = encode_result(request_id, result)
         except McpError as exc:
-            payload = encode_error(request_id, exc.code, exc.message, exc.data)  # type: ignore[arg-type]
+            payload = encode_error(request_id, exc.code, exc.message, exc.data)
         except asyncio.CancelledError:
             payload = None
         except Exception:
             log.exception("request_failed", method=message.method)
             payload = encode_error(
                 request_id, INTERNAL_ERROR, "Internal error; see the service log"
-            )  # type: ignore[arg-type]
+            )
         finally:
-            runtime.inflight.pop(request_id, None)  # type: ignore[arg-type]
+            runtime.inflight.pop(request_id, None)
         await channel.finish(payload)
 
     # ------------------------------------------------------------ GET
@@ -597,9 +599,9 @@ class McpEndpoint:
         if runtime is not None:
             runtime.state = state
 
-    def cancel_local(self, session_id: str, request_id: object) -> bool:
+    def cancel_local(self, session_id: str, request_id: RequestId) -> bool:
         runtime = self.runtimes.get(session_id)
-        task = runtime.inflight.get(request_id) if runtime is not None else None  # type: ignore[arg-type]
+        task = runtime.inflight.get(request_id) if runtime is not None else None
         if task is None:
             return False
         task.cancel()
