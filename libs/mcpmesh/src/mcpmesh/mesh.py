@@ -21,7 +21,7 @@ import aiohttp
 
 from mcpmesh import registry
 from mcpmesh.embedded import mesh_workdir
-from mcpmesh.embedded.process import BackendError
+from mcpmesh.embedded.process import BackendError, free_port
 from mcpmesh.embedded.stack import Stack
 
 READY_TIMEOUT = 20.0
@@ -36,17 +36,11 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
 def choose_port(name: str, host: str) -> int:
     wanted = registry.default_port(name)
     if wanted is not None and _port_free(host, wanted):
         return wanted
-    return _free_port(host)
+    return free_port(host)
 
 
 async def wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> None:
