@@ -1,0 +1,50 @@
+"""The authenticated caller and the HTTP-level refusals of authentication/authorization."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import msgspec
+
+_SAFE_SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Whoever an accepted access token speaks for.
+
+    ``issuer`` + ``subject`` identify the principal (a session is bound to both); ``key``
+    is the one string every other part of the mesh uses for it: Vault paths
+    (``…/principals/<key>/…``), rate-limit counters, audit events and logs.
+    """
+
+    issuer: str
+    subject: str
+    scopes: frozenset[str] = frozenset()
+    client_id: str | None = None
+    #: The token's ``cnf.jkt`` when it is sender-constrained (DPoP, RFC 9449).
+    jkt: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``subject`` when it is path-safe, else a digest of issuer and subject."""
+        if _SAFE_SUBJECT.match(self.subject) and self.subject not in (".", ".."):
+            return self.subject
+        digest = hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()
+        return f"sha256-{digest[:32]}"
+
+    @property
+    def binding(self) -> str:
+        """What a session is bound to: issuer and subject, whatever ``key`` looks like."""
+        return hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()
+
+
+class AuthError(Exception):
+    """A refusal that becomes an HTTP response with a ``WWW-Authenticate`` challenge:
+    401 for a missing/invalid token, 403 for ``insufficient_scope`` (RFC 6750 §3)."""
+
+    def __init__(self, status: int, message: str, www_authenticate: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.www_authenticate = www_authenticate
