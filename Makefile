@@ -13,7 +13,7 @@ NODE22     := $(CONF_DIR)/node_modules/.bin/node
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format bench conformance clean
+.PHONY: help setup lock-check run test lint format bench conformance clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,11 +26,18 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml s
 	$(UV) sync --all-packages --locked
 	@touch $@
 
+# uv.lock must be exactly what `uv lock` writes (so a new service adds only its own
+# lines). Re-resolving it also fills uv's index cache, which the new-service test's
+# offline `uv lock` reads: `uv sync` alone never does, so an empty cache would fail it.
+lock-check: $(UV)
+	@$(UV) lock --check --refresh --quiet \
+	  || (echo "uv.lock is not what \`uv lock\` writes: run $(UV) lock and commit it" && exit 1)
+
 $(NODE22): $(CONF_DIR)/package.json $(CONF_DIR)/package-lock.json
 	cd $(CONF_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.synced $(NODE22) ## install Python deps (uv) and the conformance CLIs with Node 22
+setup: $(VENV)/.synced $(NODE22) lock-check ## install Python deps (uv) and the conformance CLIs with Node 22
 
 run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
 	$(BIN)/mcpmesh up

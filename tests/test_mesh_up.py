@@ -16,7 +16,18 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-SERVICES = {"fixture", "filesystem", "postgres", "github", "slack"}
+from mcpmesh.scaffold import service_ports
+
+#: Every service of the checkout, one made by `mcpmesh new-service` included.
+SERVICES = set(service_ports(Path(__file__).resolve().parents[1]))
+#: A read-only call that shows each built-in service's backend really answers.
+PROBES = {
+    "filesystem": "list_allowed_directories",
+    "postgres": "list_schemas",
+    "slack": "list_channels",
+    "github": "get_me",
+    "fixture": "test_simple_text",
+}
 
 
 async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str], dict]:
@@ -42,16 +53,10 @@ async def use(url: str) -> dict[str, object]:
     ):
         await session.initialize()
         tools = {tool.name for tool in (await session.list_tools()).tools}
-        if "list_allowed_directories" in tools:
-            result = await session.call_tool("list_allowed_directories", {})
-        elif "list_schemas" in tools:
-            result = await session.call_tool("list_schemas", {})
-        elif "list_channels" in tools:
-            result = await session.call_tool("list_channels", {})
-        elif "get_me" in tools:
-            result = await session.call_tool("get_me", {})
-        else:
-            result = await session.call_tool("test_simple_text", {})
+        probe = next((name for name in PROBES.values() if name in tools), None)
+        if probe is None:  # a new service: it answers and lists its tools
+            return {"tools": tools, "error": not tools, "text": ""}
+        result = await session.call_tool(probe, {})
         return {"tools": tools, "error": result.is_error, "text": result.content[0].text}
 
 
@@ -85,6 +90,8 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         assert "mcpmesh secrets set slack bot_token" in results["slack"]["text"]
         assert "mcpmesh secrets set github" in results["github"]["text"]
         assert "test_simple_text" in results["fixture"]["tools"]
+        for name in SERVICES - PROBES.keys():
+            assert not results[name]["error"], f"{name} lists no tools"
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

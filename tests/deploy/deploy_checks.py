@@ -15,9 +15,14 @@ from typing import Any
 
 import yaml
 
+from mcpmesh.scaffold import service_ports
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SERVICES = {"filesystem": 8701, "postgres": 8702, "github": 8703, "slack": 8704}
+#: What compose and Kubernetes deploy: every service in services/ (with the port its
+#: ``DEFAULT_PORT`` declares, so one made by ``mcpmesh new-service`` is checked too) but
+#: the conformance fixture, a test peer that is never deployed.
+SERVICES = {name: port for name, port in service_ports(REPO).items() if name != "fixture"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"}
 #: The two dev secrets docker-compose.yml requires (from .env).
 COMPOSE_ENV = {"MCPMESH_VAULT_DEV_ROOT_TOKEN": "t" * 48, "MCPMESH_POSTGRES_PASSWORD": "p" * 48}

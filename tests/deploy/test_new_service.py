@@ -5,6 +5,7 @@ docker-compose.yml and deploy/k8s valid."""
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
 import shutil
 import sys
@@ -27,7 +28,16 @@ from mcp.client.streamable_http import streamable_http_client
 from test_dockerfile import UV, install_like_the_image
 
 from mcpmesh.embedded.process import free_port
-from mcpmesh.scaffold import ScaffoldError, new_service, plan
+from mcpmesh.scaffold import (
+    FIRST_PORT,
+    MAX_NAME_LENGTH,
+    ScaffoldError,
+    choose_port,
+    new_service,
+    plan,
+    service_ports,
+    used_ports,
+)
 
 COPY_SKIP = shutil.ignore_patterns(
     ".git", ".venv", ".cache", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"
@@ -96,18 +106,45 @@ def test_an_existing_service_is_never_overwritten(checkout: Path) -> None:
 
 
 def test_ports_are_unique_and_next_steps_are_printed(checkout: Path) -> None:
+    taken = used_ports(checkout)
     printed: list[str] = []
     first = new_service("alpha", root=checkout, out=printed.append)
     second = new_service("beta", root=checkout, out=printed.append)
-    assert (first.port, second.port) == (8705, 8706)
-    assert "mcpmesh serve alpha --port 8705" in printed[0]
+    assert FIRST_PORT <= first.port < second.port
+    assert not {first.port, second.port} & taken
+    assert service_ports(checkout) == {
+        **service_ports(REPO),
+        "alpha": first.port,
+        "beta": second.port,
+    }
+    assert f"mcpmesh serve alpha --port {first.port}" in printed[0]
     assert "uv sync" in printed[0] and "pytest services/alpha" in printed[0]
     with pytest.raises(ScaffoldError, match="already"):
-        plan("gamma", checkout, port=8705)
+        plan("gamma", checkout, port=first.port)
+
+
+@pytest.mark.parametrize("name", ["a", "abcdefghij-klmnopqrst-uvwxyz12"])
+def test_generated_code_passes_make_lint_whatever_the_name_length(
+    checkout: Path, name: str
+) -> None:
+    """Names change line lengths: the generated code must be formatted and typed for the
+    shortest and the longest name alike, so `make lint` stays green after new-service."""
+    assert len(name) in (1, MAX_NAME_LENGTH)
+    new_service(name, root=checkout, out=lambda _: None)
+    target = f"services/{name}"
+    bin_dir = Path(sys.executable).parent
+    for argv in (
+        [str(bin_dir / "ruff"), "check", target],
+        [str(bin_dir / "ruff"), "format", "--check", "--diff", target],
+        [str(bin_dir / "mypy"), "--no-incremental", f"{target}/src"],
+    ):
+        result = run(argv, checkout, timeout=300)
+        assert result.returncode == 0, " ".join(argv[1:]) + "\n" + result.stdout + result.stderr
 
 
 @pytest.mark.timeout(900)
 async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> None:
+    port = choose_port(checkout)
     cli = await asyncio.to_thread(
         run,
         [sys.executable, "-m", "mcpmesh", "new-service", "word-tools"],
@@ -117,15 +154,6 @@ async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> N
     assert "Next steps" in cli.stdout
     service_dir = checkout / "services" / "word-tools"
     assert (service_dir / "src/mcpmesh_word_tools/service.py").is_file()
-
-    # Lint and format as `make lint` would, with the checkout's own ruff settings.
-    ruff = str(Path(sys.executable).parent / "ruff")
-    for argv in (
-        [ruff, "check", "services/word-tools"],
-        [ruff, "format", "--check", "services/word-tools"],
-    ):
-        result = await asyncio.to_thread(run, argv, checkout)
-        assert result.returncode == 0, result.stdout + result.stderr
 
     # Its own tests (through the SDK client) pass.
     tests = await asyncio.to_thread(
@@ -141,11 +169,18 @@ async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> N
     # The workspace picks it up: the lock gains it, and the image's install step works.
     if not UV.is_file():
         pytest.skip(f"uv is not installed at {UV} (make setup installs it)")
+    before = (checkout / "uv.lock").read_text().splitlines()
     lock = await asyncio.to_thread(
         run, [str(UV), "lock", "--offline"], checkout, {"UV_PYTHON": sys.executable}, 600
     )
-    assert lock.returncode == 0, lock.stderr[-3000:]
-    assert 'name = "mcpmesh-word-tools"' in (checkout / "uv.lock").read_text()
+    # `make setup` fills uv's index cache (`uv lock --check --refresh`); without it this
+    # offline resolution cannot work.
+    assert lock.returncode == 0, "run `make setup` first\n" + lock.stderr[-3000:]
+    after = (checkout / "uv.lock").read_text().splitlines()
+    # Adding a service only adds its own lines: the committed lock is in uv's own form.
+    changes = [line for line in difflib.ndiff(before, after) if line[:1] in "+-"]
+    assert changes and all(line.startswith("+ ") for line in changes), changes[:20]
+    assert '+ name = "mcpmesh-word-tools"' in changes
     context = tmp_path / "context"
     await asyncio.to_thread(build_context, checkout, context)
     venv = tmp_path / "venv"
@@ -153,25 +188,25 @@ async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> N
     assert install.returncode == 0, install.stderr[-3000:]
 
     # Served by its entry point, driven by the official SDK client.
-    port = free_port()
+    serve_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCPMESH_")}
     process = await asyncio.create_subprocess_exec(
         str(venv / "bin" / "mcpmesh"),
         "serve",
         "word-tools",
         "--port",
-        str(port),
+        str(serve_port),
         env={**env, "MCPMESH_WORKDIR": str(tmp_path / "work")},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        url = f"http://localhost:{port}/mcp"
+        url = f"http://localhost:{serve_port}/mcp"
         for _ in range(100):
             if process.returncode is not None:
                 break
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                _, writer = await asyncio.open_connection("127.0.0.1", serve_port)
                 writer.close()
                 break
             except OSError:
@@ -193,8 +228,8 @@ async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> N
     # docker-compose.yml and deploy/k8s stay valid with it added.
     model = compose_model(checkout)
     added = model["services"]["word-tools"]
-    assert added["build"]["args"] == {"SERVICE": "word-tools", "PORT": "8705"}
-    assert [(p["host_ip"], p["target"]) for p in added["ports"]] == [("127.0.0.1", 8705)]
+    assert added["build"]["args"] == {"SERVICE": "word-tools", "PORT": str(port)}
+    assert [(p["host_ip"], p["target"]) for p in added["ports"]] == [("127.0.0.1", port)]
     assert added["read_only"] is True and added["cap_drop"] == ["ALL"]
     k8s = k8s_copy(checkout, tmp_path)
     for target in ("base", "overlays/dev", "overlays/prod"):

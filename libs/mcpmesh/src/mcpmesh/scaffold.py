@@ -68,10 +68,6 @@ class NewService:
         return "MCPMESH_" + self.name.replace("-", "_").upper() + "_"
 
     @property
-    def title(self) -> str:
-        return " ".join(part.capitalize() for part in self.name.split("-"))
-
-    @property
     def service_dir(self) -> Path:
         return self.root / "services" / self.name
 
@@ -89,8 +85,6 @@ class NewService:
             "__PACKAGE__": self.package,
             "__PORT__": str(self.port),
             "__ENV_PREFIX__": self.env_prefix,
-            "__TITLE_CLASS__": self.title.replace(" ", ""),
-            "__TITLE__": self.title,
         }
 
 
@@ -124,12 +118,20 @@ def find_root(start: Path) -> Path:
     )
 
 
+def service_ports(root: Path) -> dict[str, int]:
+    """Every service of this checkout (``services/<name>``) and the ``DEFAULT_PORT`` its
+    ``service.py`` declares: the one list the cross-cutting tests and ports derive from."""
+    ports: dict[str, int] = {}
+    for module in sorted(root.glob("services/*/src/*/service.py")):
+        found = _PORT_LINE.findall(module.read_text(encoding="utf-8"))
+        if found:
+            ports[module.parents[2].name] = int(found[0])
+    return ports
+
+
 def used_ports(root: Path) -> set[int]:
     """Ports the services of this checkout already claim (their ``DEFAULT_PORT``)."""
-    ports: set[int] = set()
-    for module in root.glob("services/*/src/*/service.py"):
-        ports.update(int(port) for port in _PORT_LINE.findall(module.read_text(encoding="utf-8")))
-    return ports
+    return set(service_ports(root).values())
 
 
 def choose_port(root: Path) -> int:
