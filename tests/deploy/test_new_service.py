@@ -225,6 +225,28 @@ async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> N
         _, err = await process.communicate()
     assert process.returncode == 0, err.decode()[-2000:]
 
+    # The checkout's own cross-cutting deployment tests take it in and stay green.
+    deploy_tests = await asyncio.to_thread(
+        run,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "word-tools or prod",
+            "tests/deploy/test_compose.py",
+            "tests/deploy/test_kubernetes.py",
+        ],
+        checkout,
+        None,
+        600,
+    )
+    assert deploy_tests.returncode == 0, deploy_tests.stdout[-3000:]
+    assert "[word-tools] PASSED" in deploy_tests.stdout, deploy_tests.stdout[-3000:]
+
     # docker-compose.yml and deploy/k8s stay valid with it added.
     model = compose_model(checkout)
     added = model["services"]["word-tools"]
