@@ -64,8 +64,7 @@ def _wire(service: Service[Any], bus: BusSettings, sampling: SamplingSettings) -
         from mcpmesh.bus.wiring import connect_bus  # nats-py only when the bus is on
 
         connected = connect_bus(service.name, bus, sampling)
-        audit, sampling_entry = connected.middleware
-        wiring.middleware = [audit, entries.redact_results, sampling_entry]
+        wiring.middleware = [connected.audit, entries.redact_results, connected.sampling]
         wiring.readiness.update(connected.readiness)
         wiring.cluster = connected.bus
     else:

@@ -41,13 +41,15 @@ class SharedRateLimiter:
         return await self.local.allow(key)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BusWiring:
     """The bus (the endpoint's ``Cluster``), its chain entries and its readiness check."""
 
     bus: Bus
-    auditor: Auditor
-    middleware: list[Middleware] = field(default_factory=list)
+    #: Chain entry: every tool call, sampling request and elicitation to the audit stream.
+    audit: Middleware
+    #: Chain entry: the sampling policy (shared rate limit) and the broker as fallback.
+    sampling: Middleware
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
@@ -97,10 +99,7 @@ def connect_bus(service_name: str, settings: BusSettings, sampling: SamplingSett
     bus.auditor = auditor
     return BusWiring(
         bus,
-        auditor,
-        middleware=[
-            middleware.audit(auditor.record),
-            middleware.sampling(SamplingPolicy(sampling, limiter), sampler),
-        ],
+        audit=middleware.audit(auditor.record),
+        sampling=middleware.sampling(SamplingPolicy(sampling, limiter), sampler),
         readiness={"nats": nats_ready},
     )

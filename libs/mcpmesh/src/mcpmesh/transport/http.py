@@ -64,7 +64,7 @@ _KEEPALIVE_SECONDS = 25.0
 
 #: Who is calling: ``async (request) -> Principal | None``; raises AuthError to refuse.
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
-_PRINCIPAL_KEY = "mcpmesh.principal"
+_PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 
 def auth_error_response(exc: AuthError) -> web.Response:
@@ -246,15 +246,16 @@ class McpEndpoint:
         if self.authenticator is None:
             return None
         try:
-            request[_PRINCIPAL_KEY] = await self.authenticator(request)
+            principal = await self.authenticator(request)
         except AuthError as exc:
             return auth_error_response(exc)
+        if principal is not None:
+            request[_PRINCIPAL_KEY] = principal
         return None
 
     @staticmethod
     def _principal(request: web.Request) -> Principal | None:
-        principal: Principal | None = request.get(_PRINCIPAL_KEY)
-        return principal
+        return request.get(_PRINCIPAL_KEY)
 
     def _check_origin(self, request: web.Request) -> web.Response | None:
         """DNS-rebinding guard: Host and Origin must name this server."""
