@@ -211,3 +211,28 @@ async def _served(app: web.Application) -> AsyncIterator[str]:
         yield f"http://localhost:{sock.getsockname()[1]}{MCP_PATH}"
     finally:
         await runner.cleanup()
+
+
+class RecordingSecrets(DevSecretProvider):
+    def __init__(self, events: list[str]) -> None:
+        super().__init__({})
+        self.events = events
+
+    async def close(self) -> None:
+        self.events.append("secrets closed")
+        await super().close()
+
+
+async def test_secrets_close_after_the_lifespan_even_when_it_fails_to_close() -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(service: Service[None]) -> AsyncIterator[None]:
+        yield None
+        events.append("lifespan closing")
+        raise RuntimeError("pool would not close")
+
+    service = Service("closing", version="0", lifespan=lifespan, secrets=RecordingSecrets(events))
+    async with serve_in_background(service):
+        assert events == []
+    assert events == ["lifespan closing", "secrets closed"]

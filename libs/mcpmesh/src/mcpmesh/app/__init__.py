@@ -143,12 +143,17 @@ def create_app(
             await cluster.stop()
 
     async def service_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        lifespan = contextlib.AsyncExitStack()
+        # A lifespan that fails to open stops the start; one that fails to close is logged.
+        running["state"] = await lifespan.enter_async_context(service.running(endpoint))
         try:
-            async with service.running(endpoint) as state:
-                running["state"] = state
-                yield
+            yield
         finally:
             running.clear()
+            try:
+                await lifespan.aclose()
+            except Exception:
+                log.exception("lifespan_close_failed", service=service.name)
             # After the lifespan: pools close before their leases are revoked.
             for closable in [*wiring.closables, provider]:
                 try:
