@@ -41,3 +41,11 @@ def invalid_params(message: str, data: Any = None) -> McpError:
 
 def resource_not_found(uri: str) -> McpError:
     return McpError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+
+
+class ToolError(Exception):
+    """A tool failed at its job: the client gets an ``isError`` result with this message.
+
+    Write the message for the person at the other end: what went wrong and what to do.
+    (Defined here, below ``server/``, so that ``secrets`` can raise one.)
+    """
