@@ -9,6 +9,8 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 CONF_DIR   := tools/conformance
 NODE22     := $(CONF_DIR)/node_modules/.bin/node
+AUTH_DIR   := tools/authserver
+AUTH_DEPS  := $(AUTH_DIR)/node_modules/.package-lock.json
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
@@ -30,7 +32,12 @@ $(NODE22): $(CONF_DIR)/package.json $(CONF_DIR)/package-lock.json
 	cd $(CONF_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.synced $(NODE22) ## install Python deps (uv) and the conformance CLIs with Node 22
+# The development authorization server (npm oidc-provider), run on the Node 22 above.
+$(AUTH_DEPS): $(AUTH_DIR)/package.json $(AUTH_DIR)/package-lock.json
+	cd $(AUTH_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) ## install Python deps (uv), the conformance CLIs with Node 22, the dev authorization server
 
 run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
 	$(BIN)/mcpmesh up
@@ -59,4 +66,4 @@ bench: $(VENV)/.synced ## benchmarks: tools/call under wrk vs FastMCP, bus, file
 	$(BIN)/python -m bench
 
 clean: ## remove the virtualenv, caches and installed tools
-	rm -rf $(VENV) .cache $(CONF_DIR)/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache $(CONF_DIR)/node_modules $(AUTH_DIR)/node_modules .pytest_cache .ruff_cache
