@@ -10,6 +10,7 @@ share one (NATS KV) — the in-memory one here serves a single process.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -84,6 +85,19 @@ def normalize_htu(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
 
 
+@functools.lru_cache(maxsize=1024)
+def _public_key(jwk_json: str) -> tuple[RSAKey | ECKey | OKPKey, str]:
+    """A proof's ``jwk`` as a key and its RFC 7638 thumbprint. A client signs every proof
+    with the same key, so the import is remembered (by the JWK's canonical JSON)."""
+    try:
+        key = JWKRegistry.import_key(json.loads(jwk_json))
+    except (JoseError, ValueError, TypeError):
+        raise DPoPError("DPoP proof jwk is not a valid key") from None
+    if not isinstance(key, RSAKey | ECKey | OKPKey) or key.is_private:
+        raise DPoPError("DPoP proof jwk must be a public key")
+    return key, key.thumbprint()
+
+
 class DPoPVerifier:
     def __init__(
         self,
@@ -106,15 +120,14 @@ class DPoPVerifier:
     async def verify(self, proof: str, *, method: str, url: str, access_token: str) -> str:
         """Check ``proof`` for this request and token; returns the JWK thumbprint (the
         ``jkt`` the token must be bound to). Raises :class:`DPoPError`."""
-        claims, key = self._verified(proof)
+        claims, thumbprint = self._verified(proof)
         self._check_request(claims, method, url, access_token)
-        thumbprint = key.thumbprint()
         lifetime = claims["iat"] + self._max_age + self._leeway
         if not await self._replay.first_use(f"{thumbprint}:{claims['jti']}", lifetime):
             raise DPoPError("DPoP proof already used")
         return thumbprint
 
-    def _verified(self, proof: str) -> tuple[dict[str, Any], RSAKey | ECKey | OKPKey]:
+    def _verified(self, proof: str) -> tuple[dict[str, Any], str]:
         try:
             compact = jws.extract_compact(proof.encode())
         except (JoseError, ValueError, TypeError):
@@ -128,20 +141,17 @@ class DPoPVerifier:
         jwk = header.get("jwk")
         if not isinstance(jwk, dict) or jwk.get("kty") not in ("RSA", "EC", "OKP"):
             raise DPoPError("DPoP proof needs a public jwk header")
+        key, thumbprint = _public_key(json.dumps(jwk, sort_keys=True))
         try:
-            key = JWKRegistry.import_key(jwk)
-        except (JoseError, ValueError, TypeError):
-            raise DPoPError("DPoP proof jwk is not a valid key") from None
-        if not isinstance(key, RSAKey | ECKey | OKPKey) or key.is_private:
-            raise DPoPError("DPoP proof jwk must be a public key")
-        try:
-            jws.deserialize_compact(proof, key, algorithms=[alg])
+            verified = jws.validate_compact(compact, key, algorithms=[alg])
             claims = json.loads(compact.payload)
         except (JoseError, ValueError):
-            raise DPoPError("DPoP proof signature does not verify") from None
+            verified = False
+        if not verified:
+            raise DPoPError("DPoP proof signature does not verify")
         if not isinstance(claims, dict):
             raise DPoPError("DPoP proof claims are not an object")
-        return claims, key
+        return claims, thumbprint
 
     def _check_request(
         self, claims: dict[str, Any], method: str, url: str, access_token: str
