@@ -22,10 +22,10 @@ from .conftest import GITHUB, client_credentials_token, headers, launch, setting
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def rotating(tmp_path: Path) -> AsyncIterator[AuthServer]:
-    """An authorization server of this test's own: rotation must not disturb the others."""
-    server = await launch(tmp_path)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def rotating(as_workdir: Path) -> AsyncIterator[AuthServer]:
+    """An authorization server of this module's own: rotation must not disturb the others."""
+    server = await launch(as_workdir / "rotating")
     try:
         yield server
     finally:

@@ -11,7 +11,7 @@ from mcpmesh.auth.challenge import bearer_challenge, insufficient_scope, unautho
 from mcpmesh.auth.dpop import DPoPVerifier, MemoryReplayCache, ReplayCache
 from mcpmesh.auth.metadata import metadata_paths, metadata_url, protected_resource_metadata
 from mcpmesh.auth.principal import AuthError, Principal
-from mcpmesh.auth.settings import AuthSettings
+from mcpmesh.auth.settings import AuthSettings, exposure_warning
 
 __all__ = [
     "AuthError",
@@ -22,6 +22,7 @@ __all__ = [
     "Principal",
     "ReplayCache",
     "bearer_challenge",
+    "exposure_warning",
     "insufficient_scope",
     "metadata_paths",
     "metadata_url",

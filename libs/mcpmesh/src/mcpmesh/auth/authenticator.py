@@ -14,8 +14,11 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from aiohttp import web
+from multidict import MultiMapping
 
 from mcpmesh.auth.cache import ExpiringCache, token_digest
 from mcpmesh.auth.challenge import insufficient_scope, unauthorized
@@ -35,11 +38,9 @@ from mcpmesh.auth.settings import AuthSettings
 _TOKEN68 = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 
-class Headers(Protocol):
-    """What :meth:`Authenticator.authenticate` reads: aiohttp's ``CIMultiDictProxy``
-    fits, so does any mapping with ``getall``."""
-
-    def getall(self, key: str, default: Any = ...) -> list[str]: ...
+#: Request headers as aiohttp has them (``CIMultiDict``/``CIMultiDictProxy``): case-
+#: insensitive, and a repeated header stays visible (two ``Authorization`` are refused).
+Headers = MultiMapping[str]
 
 
 class _Validator(Protocol):
@@ -211,6 +212,17 @@ class Authenticator:
 
     # -- the check ---------------------------------------------------------------------
 
+    async def __call__(self, request: web.Request) -> Principal:
+        """The transport's authentication seam (API.md): the request's principal.
+
+        The URL a DPoP proof must name is this service's public origin (from
+        ``MCPMESH_AUTH_RESOURCE``) with the request's path: behind a proxy the socket's
+        own scheme and host are not what the client used.
+        """
+        origin = urlsplit(self.settings.resource)
+        url = urlunsplit((origin.scheme, origin.netloc, request.path, "", ""))
+        return await self.authenticate(request.method, url, request.headers)
+
     async def authenticate(self, method: str, url: str, headers: Headers) -> Principal:
         """Who is calling ``method url``; :class:`AuthError` when no acceptable token.
 
@@ -257,7 +269,9 @@ class Authenticator:
         claims = await self._validators[issuer].validate(token)
         principal = principal_from_claims(claims)
         expires = claims.get("exp")
-        if isinstance(expires, int | float):
+        # An introspected token is asked about again after its own short cache (it may
+        # have been revoked); a JWT is valid until it expires.
+        if isinstance(expires, int | float) and self.settings.validation == "jwt":
             self._verified.put(key, principal, float(expires) + self.settings.leeway)
         return principal
 

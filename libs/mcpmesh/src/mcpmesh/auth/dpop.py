@@ -41,8 +41,10 @@ class ReplayCache(Protocol):
 
 
 class MemoryReplayCache:
-    """A bounded in-process :class:`ReplayCache` (one replica). When full, the entry
-    closest to expiry goes first; the proof window bounds how long entries matter."""
+    """A bounded in-process :class:`ReplayCache` (one replica). Entries are kept in the
+    order they were seen and swept from the oldest once expired; when full, the oldest
+    goes first. Only proofs that passed every other check (a valid signature by the
+    token's own key) reach it, so only a token's holder can fill it."""
 
     def __init__(self, max_entries: int = 100_000, clock: Callable[[], float] = time.time) -> None:
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -57,7 +59,7 @@ class MemoryReplayCache:
         if seen is not None and seen > now:
             return False
         self._seen[key] = expires_at
-        self._seen.move_to_end(key)  # entries share one lifetime, so this keeps expiry order
+        self._seen.move_to_end(key)
         while len(self._seen) > self._max:
             self._seen.popitem(last=False)
         return True

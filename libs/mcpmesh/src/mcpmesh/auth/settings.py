@@ -94,3 +94,24 @@ class AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
         if self.validation == "introspection" and len(self.issuers) > 1:
             raise SettingsError("MCPMESH_AUTH_VALIDATION=introspection: only with a single issuer")
         return self
+
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def exposure_warning(host: str, settings: AuthSettings) -> str | None:
+    """Refuse (:class:`SettingsError`) to serve ``host`` beyond loopback without
+    authentication; with ``MCPMESH_AUTH_ALLOW_UNAUTHENTICATED`` the refusal becomes the
+    warning returned, for the caller to log loudly. None when nothing is wrong."""
+    if settings.enabled or host in _LOOPBACK or host.startswith("127."):
+        return None
+    message = (
+        f"serving on {host} without authentication: anyone who reaches this address "
+        "calls the tools with the service's credentials"
+    )
+    if settings.allow_unauthenticated:
+        return message + " (MCPMESH_AUTH_ALLOW_UNAUTHENTICATED=true)"
+    raise SettingsError(
+        f"{message}. Set MCPMESH_AUTH_ISSUERS and MCPMESH_AUTH_RESOURCE, listen on "
+        "127.0.0.1, or opt out explicitly with MCPMESH_AUTH_ALLOW_UNAUTHENTICATED=true"
+    )
