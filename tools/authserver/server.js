@@ -21,6 +21,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Provider, { errors } from 'oidc-provider';
+// Deep import, pinned by the exact version in package.json: the provider's own in-memory
+// store, kept for everything but client registrations.
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const OPTIONS = {
   'state-dir': { type: 'string', help: 'directory of keys.json, cookies.json, dev-client.json (required)' },
@@ -109,6 +112,45 @@ function persisted(dir, name, make) {
   return value;
 }
 
+// Registered clients persist in clients.json (0600), so an MCP client that registered
+// once keeps its client_id across restarts; grants, codes and sessions stay in memory.
+class RegisteredClients {
+  constructor(dir) {
+    this.path = join(dir, 'clients.json');
+    this.clients = new Map(Object.entries(readJson(this.path) ?? {}));
+  }
+
+  save() {
+    writePrivate(this.path, Object.fromEntries(this.clients));
+  }
+
+  async upsert(id, payload) {
+    this.clients.set(id, payload);
+    this.save();
+  }
+
+  async find(id) {
+    return this.clients.get(id);
+  }
+
+  async destroy(id) {
+    if (this.clients.delete(id)) this.save();
+  }
+
+  async consume() {}
+
+  async findByUid() { return undefined; }
+
+  async findByUserCode() { return undefined; }
+
+  async revokeByGrantId() {}
+}
+
+function adapterFactory(dir) {
+  const clients = new RegisteredClients(dir);
+  return (name) => (name === 'Client' ? clients : new MemoryAdapter(name));
+}
+
 // --- the provider -----------------------------------------------------------------------
 
 function resourceServers(opts) {
@@ -132,11 +174,12 @@ function resourceServers(opts) {
   return servers;
 }
 
-function configuration(opts, jwks, cookieKeys, devClient, servers) {
+function configuration(opts, jwks, cookieKeys, devClient, servers, adapter) {
   const ttl = Number.parseInt(opts['token-ttl'], 10);
   const users = new Set(opts['dev-users'].split(',').map((s) => s.trim()).filter(Boolean));
   const allScopes = [...new Set([...servers.values()].flatMap((s) => s.scopes))];
   return {
+    adapter,
     jwks,
     cookies: { keys: cookieKeys },
     // Only the OIDC scope; resource scopes come from each resource server below. No
@@ -203,7 +246,7 @@ async function serve(opts) {
   }));
   const servers = resourceServers(opts);
   const issuer = opts.issuer ?? `http://${opts.host}:${opts.port}`;
-  const config = configuration(opts, jwks, cookieKeys, devClient, servers);
+  const config = configuration(opts, jwks, cookieKeys, devClient, servers, adapterFactory(dir));
   const provider = new Provider(issuer, config);
   provider.proxy = process.env.MCPMESH_AUTHSERVER_BEHIND_PROXY === 'true';
   const server = provider.listen(Number.parseInt(opts.port, 10), opts.host, () => {

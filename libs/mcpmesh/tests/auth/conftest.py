@@ -145,23 +145,15 @@ async def authorization_code_token(
     *,
     user: str = "alice",
     dpop_key: ECKey | None = None,
+    client_id: str | None = None,
 ) -> dict[str, Any]:
-    """What an MCP client does, headlessly: register (RFC 7591), authorize with PKCE and
-    a resource indicator, log in and consent on the server's pages, redeem the code."""
+    """What an MCP client does, headlessly: register (RFC 7591) unless ``client_id`` is
+    given, authorize with PKCE and a resource indicator, log in and consent on the
+    server's pages, redeem the code. The token response gets ``client_id`` added."""
     jar = aiohttp.CookieJar(unsafe=True)  # cookies on an IP-address host
     async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        async with http.post(
-            f"{server.issuer}/reg",
-            json={
-                "redirect_uris": [REDIRECT_URI],
-                "token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code"],
-                "response_types": ["code"],
-                "client_name": "mcpmesh test client",
-            },
-        ) as response:
-            assert response.status == 201, await response.text()
-            client_id = (await response.json())["client_id"]
+        if client_id is None:
+            client_id = await _register(http, server)
         verifier = secrets.token_urlsafe(48)
         state = secrets.token_urlsafe(16)
         location = f"{server.issuer}/auth?" + urlencode(
@@ -190,7 +182,22 @@ async def authorization_code_token(
         async with http.post(server.token_endpoint, data=form, headers=proof) as response:
             body = await response.json()
             assert response.status == 200, body
-            return dict(body)
+            return {**body, "client_id": client_id}
+
+
+async def _register(http: aiohttp.ClientSession, server: AuthServer) -> str:
+    async with http.post(
+        f"{server.issuer}/reg",
+        json={
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "client_name": "mcpmesh test client",
+        },
+    ) as response:
+        assert response.status == 201, await response.text()
+        return str((await response.json())["client_id"])
 
 
 async def _follow_to_code(

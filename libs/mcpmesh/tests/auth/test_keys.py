@@ -17,7 +17,14 @@ from mcpmesh.auth.jwks import JWKSCache
 from mcpmesh.auth.jwt import JWTValidator
 from mcpmesh.embedded.authserver import AuthServer
 
-from .conftest import GITHUB, client_credentials_token, headers, launch, settings_for
+from .conftest import (
+    GITHUB,
+    authorization_code_token,
+    client_credentials_token,
+    headers,
+    launch,
+    settings_for,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -94,3 +101,15 @@ async def test_keys_persist_privately_and_tokens_survive_a_restart(rotating: Aut
     await rotating.restart()
     async with Authenticator(settings_for(rotating)) as checker:
         assert (await checker.authenticate("POST", GITHUB, headers(token))).subject
+
+
+async def test_registered_clients_survive_a_restart(rotating: AuthServer) -> None:
+    """An MCP client registers once; after a restart its client_id still works."""
+    tokens = await authorization_code_token(rotating, GITHUB, ["github:read"])
+    client_id = tokens["client_id"]
+    await rotating.restart()
+    again = await authorization_code_token(rotating, GITHUB, ["github:read"], client_id=client_id)
+    async with Authenticator(settings_for(rotating)) as checker:
+        principal = await checker.authenticate("POST", GITHUB, headers(again["access_token"]))
+    assert principal.client_id == client_id
+    assert stat.S_IMODE((rotating.home / "clients.json").stat().st_mode) == 0o600
