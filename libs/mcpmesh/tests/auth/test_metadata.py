@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from mcpmesh.auth import (
     Authenticator,
@@ -127,9 +129,33 @@ async def test_authorization_server_metadata(authserver: AuthServer) -> None:
 
 
 @in_module_loop
-async def test_unreachable_issuer_is_503_not_401() -> None:
-    settings = AuthSettings(issuers=["http://127.0.0.1:9"], resource=GITHUB, http_timeout=1.0)
-    async with Authenticator(settings) as checker:
-        with pytest.raises(AuthError) as caught:
-            await checker.authenticate("POST", GITHUB, headers("some.jwt.token"))
-    assert caught.value.status == 503
+async def test_unreachable_issuer_is_503_and_not_hammered() -> None:
+    """An issuer that is down (here: a server that answers every request with 503)
+    gives 503, and a flood of requests costs it one discovery attempt per interval."""
+    hits: list[str] = []
+
+    async def down(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", down)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    issuer = str(server.make_url("")).rstrip("/")
+    now = [1000.0]
+    settings = AuthSettings(issuers=[issuer], resource=GITHUB, http_timeout=1.0)
+    try:
+        async with Authenticator(settings, monotonic=lambda: now[0]) as checker:
+            for _ in range(20):
+                with pytest.raises(AuthError) as caught:
+                    await checker.authenticate("POST", GITHUB, headers("some.jwt.token"))
+                assert caught.value.status == 503
+                assert "resource_metadata=" in caught.value.www_authenticate
+            assert len(hits) == 2  # RFC 8414 and OIDC discovery URLs, tried once
+            now[0] += 31
+            with pytest.raises(AuthError):
+                await checker.authenticate("POST", GITHUB, headers("some.jwt.token"))
+            assert len(hits) == 4
+    finally:
+        await server.close()

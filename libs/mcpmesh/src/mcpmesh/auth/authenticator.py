@@ -95,6 +95,7 @@ class Authenticator:
         self._clock = clock
         self._monotonic = monotonic
         self._validators: dict[str, _Validator] = {}
+        self._discovery_failed: dict[str, float] = {}
         self._started = asyncio.Lock()
         self._verified: ExpiringCache[Principal] = ExpiringCache(self.settings.token_cache_size)
         self.dpop = DPoPVerifier(
@@ -109,11 +110,21 @@ class Authenticator:
 
     async def start(self) -> None:
         """Discover each issuer's JWKS (or introspection endpoint). Done on the first
-        request when not called; an unreachable issuer is tried again next time."""
+        request when not called; an unreachable issuer is tried again after
+        ``jwks_min_refresh_interval`` (until then requests get 503 at once)."""
         async with self._started:
             for issuer in self.settings.issuers:
-                if issuer not in self._validators:
+                if issuer in self._validators:
+                    continue
+                failed_at = self._discovery_failed.get(issuer)
+                interval = self.settings.jwks_min_refresh_interval
+                if failed_at is not None and self._monotonic() - failed_at < interval:
+                    raise IssuerUnavailable(f"{issuer}: metadata unavailable, retrying later")
+                try:
                     self._validators[issuer] = await self._validator_for(issuer)
+                except IssuerUnavailable:
+                    self._discovery_failed[issuer] = self._monotonic()
+                    raise
 
     async def _validator_for(self, issuer: str) -> _Validator:
         settings, http = self.settings, self._client()

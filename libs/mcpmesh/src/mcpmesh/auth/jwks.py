@@ -62,6 +62,8 @@ class JWKSCache:
         if found is None:
             await self._refresh(force=False)
             found = self._find(kid)
+        if found is None and not self._keys:
+            raise JWKSUnavailable(f"no keys from {self.url} yet")
         if found is None:
             raise JWKSError(f"no signing key {kid!r} in {self.url}")
         return found
