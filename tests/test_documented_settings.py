@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from mcpmesh.auth.settings import AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings
 from mcpmesh.secrets.settings import VaultSettings
@@ -22,6 +23,7 @@ DOCUMENTED = [
     (ServerSettings, "MCPMESH_", "libs/mcpmesh/README.md"),
     (BusSettings, "MCPMESH_NATS_", "libs/mcpmesh/README.md"),
     (SamplingSettings, "MCPMESH_SAMPLING_", "libs/mcpmesh/README.md"),
+    (AuthSettings, "MCPMESH_AUTH_", "libs/mcpmesh/README.md"),
     (VaultSettings, "MCPMESH_VAULT_", "deploy/vault/README.md"),
     (FilesystemSettings, "MCPMESH_FS_", "services/filesystem/README.md"),
     (PostgresSettings, "MCPMESH_PG_", "services/postgres/README.md"),
