@@ -15,6 +15,8 @@ from mcpmesh.embedded.postgres import DEMO_DATABASE, PostgresCluster
 from mcpmesh.secrets import DatabaseCredentials, SecretUnavailable
 from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
 
+from mcpmesh.testing import ManualClock, eventually
+
 from .conftest import VaultKit, admin
 
 
@@ -97,16 +99,23 @@ async def test_revoked_on_close_credentials_stop_working(
 
 async def test_lease_is_renewed_while_in_use(postgres: PostgresCluster, kit: VaultKit) -> None:
     await configure_database(kit, postgres, "2s", "1h")
-    provider = await kit.provider("postgres")
+    clock = ManualClock()
+    provider = await kit.provider("postgres", clock=clock)
     first = await provider.database_credentials("postgres-readonly")
-    await asyncio.sleep(3.5)  # well past the 2 s lease
+    await eventually(lambda: clock.sleepers, message="no renewal was scheduled")
+    clock.advance(1.0)  # the renewal point of the 2 s lease
+
+    async def renewed_in_vault() -> bool:
+        lease = await admin(lambda: kit.root.sys.read_lease(first.lease_id))
+        return lease["data"]["last_renewal"] is not None
+
+    await eventually(renewed_in_vault, message="Vault never saw the lease renewed")
+    await eventually(lambda: clock.sleepers, message="the renewal loop stopped")
     current = await provider.database_credentials("postgres-readonly")
     assert current.username == first.username  # the same login, renewed
     assert current.expires_at > first.expires_at
     connection = await connect(postgres, current)
     await connection.close()
-    lease = await admin(lambda: kit.root.sys.read_lease(first.lease_id))
-    assert lease["data"]["last_renewal"] is not None
 
 
 async def test_new_credentials_before_the_lease_reaches_max_ttl(
@@ -115,16 +124,25 @@ async def test_new_credentials_before_the_lease_reaches_max_ttl(
     await configure_database(kit, postgres, "2s", "3s")
     provider = await kit.provider("postgres")
     first = await provider.database_credentials("postgres-readonly")
-    await asyncio.sleep(2.6)
-    second = await provider.database_credentials("postgres-readonly")
-    assert second.username != first.username
+    # The real clock: Vault caps the renewal by the max TTL counted in real time.
+
+    async def new_login() -> DatabaseCredentials | None:
+        credentials = await provider.database_credentials("postgres-readonly")
+        return credentials if credentials.username != first.username else None
+
+    second = await eventually(new_login, message="the capped lease was never replaced")
     connection = await connect(postgres, second)
     await connection.close()
-    await asyncio.sleep(1.0)  # the first lease has reached its max TTL: Vault dropped it
-    with pytest.raises(
-        (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError)
-    ):
-        await connect(postgres, first)
+
+    async def first_login_dropped() -> bool:
+        try:
+            (await connect(postgres, first)).terminate()
+        except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError):
+            return True
+        return False
+
+    # At its max TTL Vault drops the first lease, and with it the login.
+    await eventually(first_login_dropped, message="the first login outlived its max TTL")
 
 
 async def test_burst_of_calls_shares_one_lease(db: PostgresCluster, kit: VaultKit) -> None:
