@@ -17,8 +17,8 @@ import pytest
 from mcpmesh.embedded.postgres import PostgresCluster, create_demo_database, start_postgres
 from mcpmesh.embedded.vault import VaultServer, start_vault
 from mcpmesh.secrets import VaultSecretProvider, VaultSettings
-from mcpmesh.secrets.clock import SYSTEM_CLOCK, Clock
 from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
+from mcpmesh.secrets.clock import SYSTEM_CLOCK, Clock
 
 T = TypeVar("T")
 

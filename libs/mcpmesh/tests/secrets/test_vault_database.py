@@ -14,7 +14,6 @@ import pytest
 from mcpmesh.embedded.postgres import DEMO_DATABASE, PostgresCluster
 from mcpmesh.secrets import DatabaseCredentials, SecretUnavailable
 from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
-
 from mcpmesh.testing import ManualClock, eventually
 
 from .conftest import VaultKit, admin
