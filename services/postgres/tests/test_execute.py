@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mcp import types
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings
+
+from mcpmesh.testing import text_of
 
 
 def answering(confirm: bool | None, asked: list[str]) -> Any:

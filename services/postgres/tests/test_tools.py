@@ -7,7 +7,9 @@ from typing import Any
 
 import msgspec
 from mcp import types
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings
+
+from mcpmesh.testing import text_of
 
 TYPES_SQL = """
 SELECT 12345678901234567890.123456789::numeric AS big,
