@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+
+from mcpmesh.testing import sdk_session
 
 SERVICES = {"fixture", "filesystem", "postgres", "github", "slack"}
 
@@ -36,11 +36,7 @@ async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str
 
 
 async def use(url: str) -> dict[str, object]:
-    async with (
-        streamable_http_client(url) as (read, write, *_),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
+    async with sdk_session(url) as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
         if "list_allowed_directories" in tools:
             result = await session.call_tool("list_allowed_directories", {})

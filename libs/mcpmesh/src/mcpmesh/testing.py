@@ -241,9 +241,10 @@ class ManualClock:
                 self._sleepers.remove(entry)
 
     @property
-    def sleepers(self) -> int:
-        """How many tasks wait on this clock (wait for it before advancing past them)."""
-        return sum(1 for _, future in self._sleepers if not future.done())
+    def deadlines(self) -> list[float]:
+        """When the tasks asleep on this clock wake, soonest first: wait for a sleeper to
+        be there before advancing past it (``eventually(lambda: clock.deadlines)``)."""
+        return sorted(deadline for deadline, future in self._sleepers if not future.done())
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has come."""

@@ -21,9 +21,7 @@ class Seconds(msgspec.Struct):
     seconds: float
 
 
-def build(
-    stopped: asyncio.Event | None = None, started: asyncio.Event | None = None
-) -> Service:
+def build(stopped: asyncio.Event | None = None, started: asyncio.Event | None = None) -> Service:
     service = Service("bus-test", version="0", settings=ServerSettings(sse_retry_ms=100))
 
     @service.resource(WATCHED, name="watched")

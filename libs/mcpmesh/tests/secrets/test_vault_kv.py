@@ -178,7 +178,7 @@ async def test_token_is_renewed_before_it_expires(kit: VaultKit) -> None:
     await provider.get("token")
     before = (await admin(provider._client.auth.token.lookup_self))["data"]
     assert not before.get("last_renewal_time")
-    await eventually(lambda: clock.sleepers, message="the token keeper never waited")
+    await eventually(lambda: clock.deadlines, message="the token keeper never waited")
     clock.advance(1.4)  # past the refresh point (2/3 of the token's 2 s TTL)
 
     async def renewed() -> dict:
