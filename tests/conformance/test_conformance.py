@@ -40,9 +40,9 @@ def fixture_url() -> Iterator[str]:
 
     try:  # a sync fixture: a loop of its own just for the wait
         asyncio.run(eventually(healthy, timeout=15, message="fixture service did not start"))
-    except AssertionError:
+    except AssertionError as exc:
         process.kill()
-        raise
+        pytest.fail(f"{exc}: {process.stderr.read().decode()[-2000:]}")
     yield f"http://localhost:{port}/mcp"
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0, "the service must exit 0 on SIGTERM"
