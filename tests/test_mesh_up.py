@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+
+from mcpmesh.testing import sdk_session
 
 from mcpmesh.scaffold import service_ports
 
@@ -47,11 +47,7 @@ async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str
 
 
 async def use(url: str) -> dict[str, object]:
-    async with (
-        streamable_http_client(url) as (read, write, *_),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
+    async with sdk_session(url) as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
         probe = next((name for name in PROBES.values() if name in tools), None)
         if probe is None:  # a new service: it answers and lists its tools

@@ -15,6 +15,7 @@ import pytest
 from deploy_checks import REPO, SERVICES, build_context, dockerfile_instructions, run, tool
 
 from mcpmesh.embedded.process import free_port
+from mcpmesh.testing import eventually
 
 UV = REPO / ".cache" / "tools" / "bin" / "uv"
 #: What a service's image must not contain: the other services' own dependencies.
@@ -138,7 +139,10 @@ async def healthcheck_passes(venv: Path, service: str, tmp_path: Path) -> None:
     (check,) = [a for kw, a in dockerfile_instructions(REPO) if kw == "HEALTHCHECK"]
     probe = shlex.split(check[check.index("CMD") + 3 :].strip().strip("[]").replace('", "', '" "'))
     try:
-        for _ in range(100):
+
+        async def healthy() -> bool:
+            if process.returncode is not None:
+                pytest.fail(f"{service} exited before it passed its HEALTHCHECK")
             result = await asyncio.create_subprocess_exec(
                 str(venv / "bin" / probe[0]),
                 *probe[1:],
@@ -146,12 +150,9 @@ async def healthcheck_passes(venv: Path, service: str, tmp_path: Path) -> None:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
             )
-            if await result.wait() == 0:
-                return
-            if process.returncode is not None:
-                break
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{service} never passed its HEALTHCHECK")
+            return await result.wait() == 0
+
+        await eventually(healthy, timeout=20, message=f"{service} never passed its HEALTHCHECK")
     finally:
         if process.returncode is None:
             process.terminate()

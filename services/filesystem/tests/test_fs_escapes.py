@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fs_harness import SECRET, connect, make_app, ok, refused, text_of
+from fs_harness import SECRET, connect, make_app, ok, refused
 
+from mcpmesh.testing import text_of
 from mcpmesh_filesystem.sandbox import FsError, Sandbox
 
 READERS = ("read_text_file", "read_media_file", "get_file_info")

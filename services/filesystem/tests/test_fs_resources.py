@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fs_harness import PNG, SECRET, connect, make_app, ok, open_session, text_of
+from fs_harness import PNG, SECRET, connect, make_app, ok, open_session
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
 from mcpmesh.config import ServerSettings
-from mcpmesh.testing import serve_in_background
+from mcpmesh.testing import eventually, serve_in_background, text_of
 from mcpmesh_filesystem.service import create, load_filesystem_settings
 from mcpmesh_filesystem.settings import FilesystemSettings
 
@@ -65,21 +64,13 @@ async def test_subscription_notifies_on_change_and_ends_with_the_session(root: P
         async with open_session(running.url, messages=messages) as session:
             await session.read_resource(uri)
             await session.subscribe_resource(uri)
-            await asyncio.sleep(0.2)
+            await eventually(lambda: uri in running.state.watcher.watched, message="never watched")
             assert _updates(messages) == []  # nothing changed yet
             (root / "hello.txt").write_text("changed\n")
-            for _ in range(100):
-                if _updates(messages):
-                    break
-                await asyncio.sleep(0.05)
-            assert _updates(messages) == [uri]
+            assert await eventually(lambda: _updates(messages)) == [uri]
             assert list(running.state.watcher.watched) == [uri]
         # the session is gone (DELETE on exit): nothing is watched any more
-        for _ in range(100):
-            if not running.state.watcher.watched:
-                break
-            await asyncio.sleep(0.05)
-        assert running.state.watcher.watched == {}
+        await eventually(lambda: running.state.watcher.watched == {}, message="still watched")
 
 
 async def test_unsubscribe_stops_watching(root: Path) -> None:
@@ -88,17 +79,10 @@ async def test_unsubscribe_stops_watching(root: Path) -> None:
     async with serve_in_background(app) as running, open_session(running.url) as session:
         watcher = running.state.watcher
         await session.subscribe_resource(uri)
-        for _ in range(100):
-            if watcher.watched:
-                break
-            await asyncio.sleep(0.05)
-        assert list(watcher.watched) == [uri]
+        await eventually(lambda: running.state.watcher.watched, message="never watched")
+        assert list(running.state.watcher.watched) == [uri]
         await session.unsubscribe_resource(uri)
-        for _ in range(100):
-            if not watcher.watched:
-                break
-            await asyncio.sleep(0.05)
-        assert watcher.watched == {}
+        await eventually(lambda: running.state.watcher.watched == {}, message="still watched")
 
 
 async def test_example_root_when_none_is_configured(

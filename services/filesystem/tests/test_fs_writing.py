@@ -10,9 +10,10 @@ import sys
 import threading
 from pathlib import Path
 
-from fs_harness import connect, make_app, ok, open_session, refused, text_of
+from fs_harness import connect, make_app, ok, open_session, refused
 
 from mcpmesh.embedded.process import free_port, port_open
+from mcpmesh.testing import eventually, text_of
 
 WRITE_TOOLS = {"write_file", "edit_file", "create_directory", "move_file"}
 
@@ -228,10 +229,9 @@ async def test_a_write_failing_midway_leaves_the_old_file_intact(
         preexec_fn=_limit_file_size,
     )
     try:
-        for _ in range(200):
-            if await port_open("127.0.0.1", port):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: port_open("127.0.0.1", port), timeout=10, message="the server never listened"
+        )
         async with open_session(f"http://127.0.0.1:{port}/mcp") as session:
             message = await refused(
                 session, "write_file", {"path": "hello.txt", "content": "x" * 200_000}

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 from mcp import types
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings
+
+from mcpmesh.testing import text_of
 
 
 def answering(confirm: bool | None, asked: list[str]) -> Any:

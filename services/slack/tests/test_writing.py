@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from mcp.shared.exceptions import MCPError
 from slack_double import SlackDouble
-from slack_harness import Harness, accept, decline, text_of
+from slack_harness import Harness, accept, decline
 
+from mcpmesh.testing import text_of
 from mcpmesh_slack.service import create
 from mcpmesh_slack.settings import SlackSettings
 
