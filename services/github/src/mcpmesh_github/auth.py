@@ -105,9 +105,9 @@ class CredentialBroker:
             raise NoCredentials("No secret provider is configured for the GitHub service.")
         try:
             app_id = (await secrets.get("app_id")).strip()
-        except SecretUnavailable:
-            if self.settings.auth == "app":
-                raise
+        except SecretUnavailable as exc:
+            if self.settings.auth == "app" or not _about_the_secret(exc):
+                raise  # e.g. Vault refused the login: that is the cause, say it
             return None
         installation_id = (await secrets.get("app_installation_id")).strip()
         private_key = await secrets.get("app_private_key")
@@ -124,7 +124,11 @@ class CredentialBroker:
         try:
             token = (await secrets.get("token", principal=principal)).strip()
         except SecretUnavailable as exc:
-            raise NoCredentials(f"No GitHub credentials are set. {HOW_TO_SET}") from exc
+            if not _about_the_secret(exc):
+                raise  # Vault unreachable or its login refused: not a missing token
+            raise NoCredentials(
+                f"No GitHub credentials are set. {HOW_TO_SET} (The secret provider said: {exc})"
+            ) from exc
         if not token:
             raise NoCredentials(f"The GitHub token is empty. {HOW_TO_SET}")
         remember(token)
@@ -176,6 +180,13 @@ class CredentialBroker:
             expires_in_s=int(expires_at - time.time()),
         )
         return _Minted(token=token, expires_at=expires_at)
+
+
+def _about_the_secret(exc: SecretUnavailable) -> bool:
+    """True when the provider answered about this one secret (not set, not readable);
+    False when it could not answer at all (Vault unreachable, its login refused, shutting
+    down), which the caller must report as it is: "no credentials set" would hide it."""
+    return exc.name is not None
 
 
 def _sign_jwt(app_id: str, private_key: str) -> str:
