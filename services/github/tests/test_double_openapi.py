@@ -252,7 +252,7 @@ async def _exercise_every_tool(mesh: Mesh, **session: Any) -> None:
         ("get_job_logs", hello | {"job_id": 200, "tail_lines": 5}),
     ]
     async with mesh.session(
-        toolsets=["all"], read_only=False, lockdown=True, elicitation=accept, **session
+        toolsets=["all"], write=True, lockdown=True, elicitation=accept, **session
     ) as client:
         for name, arguments in calls:
             result = await client.call_tool(name, arguments)

@@ -71,7 +71,7 @@ async def test_toolsets_single_tools_and_exclusions(mesh: Mesh) -> None:
         assert names == {"get_me", "list_workflow_runs", "get_workflow_run"}  # read-only wins
         with pytest.raises(MCPError, match="Unknown tool: merge_pull_request"):
             await client.call_tool("merge_pull_request", HELLO | {"pull_number": 3})
-    async with mesh.session(toolsets=["issues"], read_only=False) as client:
+    async with mesh.session(toolsets=["issues"], write=True) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert {"create_issue", "update_issue", "add_issue_comment"} <= set(tools)
         assert tools["update_issue"].annotations.destructive_hint is True
@@ -394,12 +394,12 @@ async def test_merge_asks_for_confirmation(mesh: Mesh, double: GitHubDouble) -> 
     async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         return types.ElicitResult(action="accept", content={"confirm": True})
 
-    async with mesh.session(read_only=False, elicitation=decline) as client:
+    async with mesh.session(write=True, elicitation=decline) as client:
         declined = await client.call_tool("merge_pull_request", HELLO | {"pull_number": 3})
     assert declined.structured_content["merged"] is False
     assert "Merge pull request #3 of octo-org/hello" in questions[0]
     assert not any(r.method == "PUT" for r in double.requests)
-    async with mesh.session(read_only=False, elicitation=accept) as client:
+    async with mesh.session(write=True, elicitation=accept) as client:
         merged = await client.call_tool("merge_pull_request", HELLO | {"pull_number": 3})
     assert merged.structured_content["merged"] is True
     assert 3 in double.merged
@@ -407,7 +407,7 @@ async def test_merge_asks_for_confirmation(mesh: Mesh, double: GitHubDouble) -> 
 
 async def test_push_files_makes_one_commit(mesh: Mesh, double: GitHubDouble) -> None:
     files = [{"path": "docs/a.md", "content": "A"}, {"path": "docs/b.md", "content": "B"}]
-    async with mesh.session(read_only=False) as client:
+    async with mesh.session(write=True) as client:
         result = await client.call_tool(
             "push_files", HELLO | {"branch": "feature", "message": "Docs", "files": files}
         )

@@ -59,11 +59,9 @@ def github_tool(
     return register
 
 
-def select(
-    toolsets: list[str], tools: list[str], exclude: list[str], read_only: bool
-) -> list[ToolDef]:
-    """Toolsets plus single tools, minus excluded ones, minus writes in read-only mode
-    (read-only wins over an explicitly named write tool, as in GitHub's server)."""
+def select(toolsets: list[str], tools: list[str], exclude: list[str], write: bool) -> list[ToolDef]:
+    """Toolsets plus single tools, minus excluded ones, minus writes unless ``write``
+    (off wins over an explicitly named write tool, as read-only does in GitHub's server)."""
     wanted_sets = set(TOOLSETS) if "all" in toolsets else set(toolsets)
     unknown = (wanted_sets - set(TOOLSETS)) | {t for t in [*tools, *exclude] if t not in CATALOGUE}
     if unknown:
@@ -76,6 +74,6 @@ def select(
         for d in CATALOGUE.values()
         if (d.toolset in wanted_sets or d.name in tools)
         and d.name not in exclude
-        and not (read_only and d.write)
+        and (write or not d.write)
     ]
     return chosen

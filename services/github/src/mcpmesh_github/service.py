@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from mcpmesh import Service
-from mcpmesh.config import ServerSettings, SettingsError, load_settings
+from mcpmesh.config import ServerSettings, SettingsError
 from mcpmesh.secrets import SecretProvider, use_secrets
 from mcpmesh_github import __version__, tools  # noqa: F401  (tools registers the catalogue)
 from mcpmesh_github.api import GitHub
 from mcpmesh_github.registry import select
-from mcpmesh_github.settings import GitHubSettings
+from mcpmesh_github.settings import GitHubSettings, load_github_settings
 
 DEFAULT_PORT = 8703
 
@@ -28,9 +28,9 @@ def create(
 ) -> Service:
     """Build the service; ``github`` defaults to the ``MCPMESH_GH_…`` environment and
     ``secrets`` to Vault (or the dev provider when no Vault is configured)."""
-    github = github or load_settings(GitHubSettings, prefix="MCPMESH_GH_")
+    github = github or load_github_settings()
     try:
-        chosen = select(github.toolsets, github.tools, github.exclude_tools, github.read_only)
+        chosen = select(github.toolsets, github.tools, github.exclude_tools, github.write)
     except ValueError as exc:
         raise SettingsError(f"MCPMESH_GH_TOOLSETS/TOOLS/EXCLUDE_TOOLS: {exc}") from None
     service = Service("github", version=__version__, instructions=INSTRUCTIONS, settings=settings)
