@@ -21,6 +21,7 @@ from mcpmesh.secrets import DevSecretProvider
 from mcpmesh.testing import serve_in_background
 from mcpmesh_github.service import create
 from mcpmesh_github.settings import GitHubSettings
+from mcpmesh_github.state import State
 
 sys.path.insert(0, str(Path(__file__).parent))
 from github_double import GitHubDouble
@@ -74,6 +75,7 @@ class Mesh:
     def __init__(self, double: GitHubDouble) -> None:
         self.double = double
         self.service: Any = None
+        self.state: State | None = None
 
     @contextlib.asynccontextmanager
     async def session(
@@ -88,9 +90,10 @@ class Mesh:
             "allowed_repos": ["octo-org/*"],
             "max_rate_limit_wait": 5.0,
         } | overrides
+        self.state = State.of(GitHubSettings(**settings))
         self.service = create(
             ServerSettings(client_request_timeout=5),
-            github=GitHubSettings(**settings),
+            state=self.state,
             secrets=secrets if secrets is not None else pat_secrets(),
         )
         async with (

@@ -182,9 +182,8 @@ async def test_app_tokens_are_minted_narrow_and_reused_until_near_expiry(
 
 
 def _broker(mesh: Mesh) -> Any:
-    from mcpmesh_github.api import _FACADES
-
-    return _FACADES[mesh.service].broker
+    assert mesh.state is not None
+    return mesh.state.broker
 
 
 async def test_bad_app_key_is_explained(mesh: Mesh, double: GitHubDouble) -> None:
@@ -379,6 +378,14 @@ async def test_conditional_requests_reuse_etags(mesh: Mesh, double: GitHubDouble
     statuses = [r.status for r in double.requests]
     assert statuses == [200, 304]
     assert "If-None-Match" in double.requests[1].headers
+
+
+async def test_calls_reuse_one_connection(mesh: Mesh, double: GitHubDouble) -> None:
+    async with mesh.session() as client:
+        for tool in ("get_repository", "list_issues", "list_branches", "list_pull_requests"):
+            assert not (await client.call_tool(tool, HELLO)).is_error
+    assert len(double.requests) == 4
+    assert len({r.peer for r in double.requests}) == 1
 
 
 # ---------------------------------------------------------------- writes

@@ -24,6 +24,7 @@ from mcpmesh import ToolError
 from mcpmesh.guard.redaction import remember
 from mcpmesh.secrets import SecretUnavailable
 from mcpmesh_github.client import GitHubApiError, GitHubClient
+from mcpmesh_github.safety import Repo
 from mcpmesh_github.settings import GitHubSettings
 
 log = structlog.get_logger("mcpmesh_github.auth")
@@ -48,12 +49,12 @@ class Grant(msgspec.Struct, frozen=True):
     permissions: tuple[tuple[str, str], ...] = (("metadata", "read"),)
 
     @classmethod
-    def of(cls, repo: tuple[str, str] | None, permissions: Permissions) -> Grant:
+    def of(cls, repo: Repo | None, permissions: Permissions) -> Grant:
         perms = dict(permissions)
         perms.setdefault("metadata", "read")
         if repo is None:
             return cls(permissions=tuple(sorted(perms.items())))
-        return cls(owner=repo[0], repos=(repo[1],), permissions=tuple(sorted(perms.items())))
+        return cls(owner=repo.owner, repos=(repo.name,), permissions=tuple(sorted(perms.items())))
 
 
 class Credential(msgspec.Struct, frozen=True):
