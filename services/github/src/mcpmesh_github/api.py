@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import msgspec
 
 from mcpmesh import Context, ToolError
+from mcpmesh_github.args import RepoRef
 from mcpmesh_github.auth import HOW_TO_SET, Grant
 from mcpmesh_github.client import GitHubApiError, Response
 from mcpmesh_github.safety import PUSH_PERMISSIONS, Repo
@@ -28,11 +29,6 @@ WRITE_ISSUES = {"issues": "write"}
 READ_PULLS = {"pull_requests": "read"}
 WRITE_PULLS = {"pull_requests": "write"}
 READ_ACTIONS = {"actions": "read"}
-
-
-class RepoArgs(Protocol):
-    owner: str
-    repo: str
 
 
 class PageArgs(Protocol):
@@ -58,18 +54,29 @@ class PageQuery(msgspec.Struct, frozen=True):
 class GitHub:
     """The state of the service and the context of this call, together."""
 
-    def __init__(self, state: State, ctx: Context) -> None:
+    def __init__(self, state: State, ctx: Context, repo: Repo | None = None) -> None:
         self.state = state
         self.ctx = ctx
+        self._repo = repo
+
+    @classmethod
+    def for_call(cls, state: State, ctx: Context, args: object) -> GitHub:
+        """The view for one call. Arguments naming a repository (``owner``, ``repo``) are
+        validated and allowlist-checked here, once, before the tool runs."""
+        if isinstance(args, RepoRef):
+            return cls(state, ctx, state.allowlist.checked(args.owner, args.repo))
+        return cls(state, ctx)
 
     @property
     def settings(self) -> GitHubSettings:
         return self.state.settings
 
-    def repo(self, args: RepoArgs) -> Repo:
-        """The call's repository, validated and allowed, or a ToolError before anything
-        is sent."""
-        return self.state.allowlist.checked(args.owner, args.repo)
+    @property
+    def repo(self) -> Repo:
+        """The call's repository (validated and allowed before the tool ran)."""
+        if self._repo is None:
+            raise RuntimeError("this tool's arguments name no repository")
+        return self._repo
 
     def allows(self, full_name: str) -> bool:
         """For search results: is this repository in the allowlist?"""
@@ -90,8 +97,8 @@ class GitHub:
         self,
         path: str,
         *,
-        repo: Repo | None,
         permissions: Permissions,
+        repo: Repo | None = None,
         params: Mapping[str, Any] | None = None,
         accept: str | None = None,
         text: bool = False,
@@ -113,16 +120,18 @@ class GitHub:
         method: str,
         path: str,
         *,
-        repo: Repo | None,
         permissions: Permissions,
+        repo: Repo | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         accept: str | None = None,
         text: bool = False,
         what: str = "",
     ) -> Response:
-        """One request with the narrowest credential; a 401 gets one fresh credential
-        (an App token revoked early, or a PAT rotated in Vault)."""
+        """One request with the narrowest credential (for ``repo``, by default the call's
+        own); a 401 gets one fresh credential (an App token revoked early, or a PAT
+        rotated in Vault)."""
+        repo = repo or self._repo
         if repo is not None:
             self.state.allowlist.check(repo)
         grant = Grant.of(repo, permissions)

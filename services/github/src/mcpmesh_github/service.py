@@ -64,11 +64,12 @@ def create(
 
 def bind(tool: ToolDef, state: State) -> Any:
     """The library-facing handler of ``tool``: the one place a call gets the service's
-    state (with the library's ``ctx.state`` this becomes ``GitHub(ctx.state, ctx)``).
+    state (with the library's ``ctx.state`` this becomes
+    ``GitHub.for_call(ctx.state, ctx, args)``).
     The result Struct is the ``structuredContent``; its ``render()`` the text."""
 
     async def call(ctx: Context, args: Any) -> ToolResult:
-        out = await tool.handler(GitHub(state, ctx), args)
+        out = await tool.handler(GitHub.for_call(state, ctx, args), args)
         return ToolResult(content=[TextContent(out.render())], structured=out)
 
     call.__name__ = call.__qualname__ = tool.name

@@ -15,10 +15,10 @@ from mcpmesh_github.registry import github_tool
 @github_tool("actions")
 async def list_workflow_runs(gh: GitHub, args: a.ListRuns) -> m.WorkflowRunList:
     """GitHub Actions workflow runs of a repository, newest first."""
-    repo, page = gh.repo(args), gh.page(args)
+    repo, page = gh.repo, gh.page(args)
     query = {"branch": args.branch, "status": args.status, "event": args.event}
     response = await gh.get(
-        repo.path("/actions/runs"), repo=repo, permissions=READ_ACTIONS, params=page.params | query
+        repo.path("/actions/runs"), permissions=READ_ACTIONS, params=page.params | query
     )
     found = response.decoded(wire.WorkflowRuns)
     return m.WorkflowRunList(
@@ -31,13 +31,10 @@ async def list_workflow_runs(gh: GitHub, args: a.ListRuns) -> m.WorkflowRunList:
 @github_tool("actions")
 async def get_workflow_run(gh: GitHub, args: a.RunArgs) -> m.WorkflowRunDetail:
     """One workflow run with its jobs (use a job id with get_job_logs)."""
-    repo = gh.repo(args)
-    run = await gh.get(
-        repo.path(f"/actions/runs/{args.run_id}"), repo=repo, permissions=READ_ACTIONS
-    )
+    repo = gh.repo
+    run = await gh.get(repo.path(f"/actions/runs/{args.run_id}"), permissions=READ_ACTIONS)
     jobs = await gh.get(
         repo.path(f"/actions/runs/{args.run_id}/jobs"),
-        repo=repo,
         permissions=READ_ACTIONS,
         params={"per_page": 100},
     )
@@ -59,10 +56,9 @@ async def get_workflow_run(gh: GitHub, args: a.RunArgs) -> m.WorkflowRunDetail:
 @github_tool("actions")
 async def get_job_logs(gh: GitHub, args: a.JobLogArgs) -> m.JobLog:
     """The last lines of a job's log (bounded; earlier lines are left out and said so)."""
-    repo = gh.repo(args)
+    repo = gh.repo
     response = await gh.get(
         repo.path(f"/actions/jobs/{args.job_id}/logs"),
-        repo=repo,
         permissions=READ_ACTIONS,
         text=True,
         what=f"logs of job {args.job_id}",

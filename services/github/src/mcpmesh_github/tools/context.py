@@ -14,5 +14,5 @@ async def get_me(gh: GitHub, args: a.NoArgs) -> Me:
     app = await gh.app()
     if app is not None:
         return Me.from_api(app.data or {}, "app")
-    response = await gh.get("/user", repo=None, permissions={}, what="GET /user")
+    response = await gh.get("/user", permissions={}, what="GET /user")
     return Me.from_api(response.data or {}, "user")

@@ -17,7 +17,7 @@ from mcpmesh_github.safety import Repo
 @github_tool("issues")
 async def list_issues(gh: GitHub, args: a.ListIssues) -> m.IssueList:
     """Issues of a repository (pull requests left out)."""
-    repo, page = gh.repo(args), gh.page(args)
+    repo, page = gh.repo, gh.page(args)
     query = {
         "state": args.state,
         "labels": ",".join(args.labels) or None,
@@ -26,7 +26,7 @@ async def list_issues(gh: GitHub, args: a.ListIssues) -> m.IssueList:
         "since": args.since,
     }
     response = await gh.get(
-        repo.path("/issues"), repo=repo, permissions=READ_ISSUES, params=page.params | query
+        repo.path("/issues"), permissions=READ_ISSUES, params=page.params | query
     )
     issues = [i for i in response.decoded(list[wire.Item]) if "pull_request" not in i]
     kept, withheld = await gh.keep_trusted(repo, issues)
@@ -40,10 +40,9 @@ async def list_issues(gh: GitHub, args: a.ListIssues) -> m.IssueList:
 @github_tool("issues")
 async def get_issue(gh: GitHub, args: a.IssueArgs) -> m.IssueDetail:
     """One issue with its body."""
-    repo = gh.repo(args)
+    repo = gh.repo
     response = await gh.get(
         repo.path(f"/issues/{args.issue_number}"),
-        repo=repo,
         permissions=READ_ISSUES,
         what=f"issue #{args.issue_number}",
     )
@@ -62,10 +61,9 @@ async def get_issue(gh: GitHub, args: a.IssueArgs) -> m.IssueDetail:
 @github_tool("issues")
 async def get_issue_comments(gh: GitHub, args: a.IssueCommentsArgs) -> m.CommentList:
     """Comments on an issue or pull request, oldest first."""
-    repo, page = gh.repo(args), gh.page(args)
+    repo, page = gh.repo, gh.page(args)
     response = await gh.get(
         repo.path(f"/issues/{args.issue_number}/comments"),
-        repo=repo,
         permissions=READ_ISSUES,
         params=page.params,
     )
@@ -83,9 +81,7 @@ async def search_issues(gh: GitHub, args: a.SearchArgs) -> m.IssueList:
     """Search issues and pull requests (GitHub search syntax); only allowlisted repositories."""
     page = gh.page(args)
     query = {"q": args.query, "sort": args.sort, "order": args.order}
-    response = await gh.get(
-        "/search/issues", repo=None, permissions=READ_ISSUES, params=page.params | query
-    )
+    response = await gh.get("/search/issues", permissions=READ_ISSUES, params=page.params | query)
     found = response.decoded(wire.SearchPage)
     allowed = [(i, _repo_of(i)) for i in found.items]
     allowed = [(i, repo) for i, repo in allowed if gh.allows(repo.full_name)]
@@ -122,22 +118,20 @@ def wrote(action: str, repo: Repo, response: Response, number: int | None = None
 @github_tool("issues", write=True, destructive=False)
 async def create_issue(gh: GitHub, args: a.CreateIssue) -> WriteResult:
     """Open an issue."""
-    repo = gh.repo(args)
+    repo = gh.repo
     body: dict[str, object] = {"title": args.title, "body": args.body}
     if args.labels:
         body["labels"] = args.labels
     if args.assignees:
         body["assignees"] = args.assignees
-    response = await gh.request(
-        "POST", repo.path("/issues"), repo=repo, permissions=WRITE_ISSUES, json=body
-    )
+    response = await gh.request("POST", repo.path("/issues"), permissions=WRITE_ISSUES, json=body)
     return wrote("opened issue", repo, response)
 
 
 @github_tool("issues", write=True, destructive=True)
 async def update_issue(gh: GitHub, args: a.UpdateIssue) -> WriteResult:
     """Change an issue's title, body, state, labels or assignees."""
-    repo = gh.repo(args)
+    repo = gh.repo
     fields = ("title", "body", "state", "labels", "assignees")
     body = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     if not body:
@@ -145,7 +139,6 @@ async def update_issue(gh: GitHub, args: a.UpdateIssue) -> WriteResult:
     response = await gh.request(
         "PATCH",
         repo.path(f"/issues/{args.issue_number}"),
-        repo=repo,
         permissions=WRITE_ISSUES,
         json=body,
     )
@@ -155,11 +148,10 @@ async def update_issue(gh: GitHub, args: a.UpdateIssue) -> WriteResult:
 @github_tool("issues", write=True, destructive=False)
 async def add_issue_comment(gh: GitHub, args: a.AddComment) -> WriteResult:
     """Comment on an issue or pull request."""
-    repo = gh.repo(args)
+    repo = gh.repo
     response = await gh.request(
         "POST",
         repo.path(f"/issues/{args.issue_number}/comments"),
-        repo=repo,
         permissions=WRITE_ISSUES,
         json={"body": args.body},
     )

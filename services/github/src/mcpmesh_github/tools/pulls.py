@@ -18,7 +18,7 @@ from mcpmesh_github.tools.issues import wrote
 @github_tool("pull_requests")
 async def list_pull_requests(gh: GitHub, args: a.ListPulls) -> m.PullList:
     """Pull requests of a repository."""
-    repo, page = gh.repo(args), gh.page(args)
+    repo, page = gh.repo, gh.page(args)
     query = {
         "state": args.state,
         "head": args.head,
@@ -26,9 +26,7 @@ async def list_pull_requests(gh: GitHub, args: a.ListPulls) -> m.PullList:
         "sort": args.sort,
         "direction": args.direction,
     }
-    response = await gh.get(
-        repo.path("/pulls"), repo=repo, permissions=READ_PULLS, params=page.params | query
-    )
+    response = await gh.get(repo.path("/pulls"), permissions=READ_PULLS, params=page.params | query)
     kept, withheld = await gh.keep_trusted(repo, response.decoded(list[wire.Item]))
     return m.PullList(
         **page.of(response),
@@ -41,7 +39,6 @@ async def _pull(gh: GitHub, repo: Repo, number: int) -> wire.Item:
     """The pull request, unless lockdown withholds its author's text."""
     response = await gh.get(
         repo.path(f"/pulls/{number}"),
-        repo=repo,
         permissions=READ_PULLS,
         what=f"pull request #{number}",
     )
@@ -53,7 +50,7 @@ async def _pull(gh: GitHub, repo: Repo, number: int) -> wire.Item:
 @github_tool("pull_requests")
 async def get_pull_request(gh: GitHub, args: a.PullArgs) -> m.PullDetail:
     """One pull request: branches, state, mergeability, size and description."""
-    repo = gh.repo(args)
+    repo = gh.repo
     data = await _pull(gh, repo, args.pull_number)
     return m.PullDetail.from_api(data, gh.settings.max_text_chars)
 
@@ -61,11 +58,10 @@ async def get_pull_request(gh: GitHub, args: a.PullArgs) -> m.PullDetail:
 @github_tool("pull_requests")
 async def get_pull_request_diff(gh: GitHub, args: a.PullArgs) -> m.PullDiff:
     """The unified diff of a pull request (truncated past a size cap, and said so)."""
-    repo = gh.repo(args)
+    repo = gh.repo
     await _pull(gh, repo, args.pull_number)
     response = await gh.get(
         repo.path(f"/pulls/{args.pull_number}"),
-        repo=repo,
         permissions=READ_PULLS,
         accept="application/vnd.github.diff",
         text=True,
@@ -78,12 +74,11 @@ async def get_pull_request_diff(gh: GitHub, args: a.PullArgs) -> m.PullDiff:
 @github_tool("pull_requests")
 async def get_pull_request_files(gh: GitHub, args: a.PullPagedArgs) -> m.FileChangeList:
     """Files a pull request changes, with per-file patches (long ones truncated)."""
-    repo = gh.repo(args)
+    repo = gh.repo
     await _pull(gh, repo, args.pull_number)
     page = gh.page(args)
     response = await gh.get(
         repo.path(f"/pulls/{args.pull_number}/files"),
-        repo=repo,
         permissions=READ_PULLS,
         params=page.params,
     )
@@ -95,10 +90,9 @@ async def get_pull_request_files(gh: GitHub, args: a.PullPagedArgs) -> m.FileCha
 @github_tool("pull_requests")
 async def get_pull_request_reviews(gh: GitHub, args: a.PullPagedArgs) -> m.ReviewList:
     """Reviews of a pull request (approvals, change requests, comments)."""
-    repo, page = gh.repo(args), gh.page(args)
+    repo, page = gh.repo, gh.page(args)
     response = await gh.get(
         repo.path(f"/pulls/{args.pull_number}/reviews"),
-        repo=repo,
         permissions=READ_PULLS,
         params=page.params,
     )
@@ -124,13 +118,12 @@ async def get_pull_request_reviews(gh: GitHub, args: a.PullPagedArgs) -> m.Revie
 @github_tool("pull_requests", write=True, destructive=False)
 async def create_pull_request(gh: GitHub, args: a.CreatePull) -> WriteResult:
     """Open a pull request from `head` into `base`."""
-    repo = gh.repo(args)
+    repo = gh.repo
     check_ref(args.head.split(":", 1)[-1], "branch")
     check_ref(args.base, "branch")
     response = await gh.request(
         "POST",
         repo.path("/pulls"),
-        repo=repo,
         permissions=WRITE_PULLS,
         json={
             "title": args.title,
@@ -146,7 +139,7 @@ async def create_pull_request(gh: GitHub, args: a.CreatePull) -> WriteResult:
 @github_tool("pull_requests", write=True, destructive=False)
 async def create_pull_request_review(gh: GitHub, args: a.CreateReview) -> WriteResult:
     """Submit a review: APPROVE, REQUEST_CHANGES (needs a body) or COMMENT."""
-    repo = gh.repo(args)
+    repo = gh.repo
     if args.event != "APPROVE" and not (args.body or "").strip():
         raise ToolError(f"A {args.event} review needs a body.")
     body: dict[str, str] = {"event": args.event}
@@ -157,7 +150,6 @@ async def create_pull_request_review(gh: GitHub, args: a.CreateReview) -> WriteR
     response = await gh.request(
         "POST",
         repo.path(f"/pulls/{args.pull_number}/reviews"),
-        repo=repo,
         permissions=WRITE_PULLS,
         json=body,
     )
@@ -167,7 +159,7 @@ async def create_pull_request_review(gh: GitHub, args: a.CreateReview) -> WriteR
 @github_tool("pull_requests", write=True, destructive=True)
 async def merge_pull_request(gh: GitHub, args: a.MergePull) -> m.MergeResult:
     """Merge a pull request, after the user confirms it (elicitation)."""
-    repo = gh.repo(args)
+    repo = gh.repo
     data = await _pull(gh, repo, args.pull_number)
     title = sanitize_text(data.get("title"))
     head = strip_invisible(str((data.get("head") or {}).get("label") or ""))
@@ -185,7 +177,6 @@ async def merge_pull_request(gh: GitHub, args: a.MergePull) -> m.MergeResult:
     response = await gh.request(
         "PUT",
         repo.path(f"/pulls/{args.pull_number}/merge"),
-        repo=repo,
         permissions=WRITE_CONTENTS | WRITE_PULLS,
         json=body,
         what=f"merging pull request #{args.pull_number}",

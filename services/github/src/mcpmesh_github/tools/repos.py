@@ -23,7 +23,7 @@ async def search_repositories(gh: GitHub, args: a.SearchArgs) -> m.RepoList:
     page = gh.page(args)
     query = {"q": args.query, "sort": args.sort, "order": args.order}
     response = await gh.get(
-        "/search/repositories", repo=None, permissions=READ_CONTENTS, params=page.params | query
+        "/search/repositories", permissions=READ_CONTENTS, params=page.params | query
     )
     found = response.decoded(wire.SearchPage)
     allowed = [r for r in found.items if gh.allows(r.get("full_name", ""))]
@@ -38,20 +38,19 @@ async def search_repositories(gh: GitHub, args: a.SearchArgs) -> m.RepoList:
 @github_tool("repos")
 async def get_repository(gh: GitHub, args: a.RepoRef) -> m.RepoDetail:
     """A repository's description, default branch, visibility and counts."""
-    repo = gh.repo(args)
-    response = await gh.get(repo.path(), repo=repo, permissions={})
+    repo = gh.repo
+    response = await gh.get(repo.path(), permissions={})
     return m.RepoDetail.from_api(response.decoded(wire.Item))
 
 
 @github_tool("repos")
 async def get_file_contents(gh: GitHub, args: a.FileArgs) -> m.FileContents:
     """A file's text or a directory's entries, at a branch, tag or commit."""
-    repo = gh.repo(args)
+    repo = gh.repo
     path = check_path(args.path)
     ref = check_ref(args.ref) if args.ref else None
     response = await gh.get(
         repo.path(f"/contents/{quote(path)}" if path else "/contents/"),
-        repo=repo,
         permissions=READ_CONTENTS,
         params={"ref": ref},
         what=f"{repo.full_name}:{path or '/'}",
@@ -107,10 +106,8 @@ def _file_contents(
 @github_tool("repos")
 async def list_branches(gh: GitHub, args: a.RepoPaged) -> m.BranchList:
     """Branches of a repository with their head commit."""
-    repo, page = gh.repo(args), gh.page(args)
-    response = await gh.get(
-        repo.path("/branches"), repo=repo, permissions=READ_CONTENTS, params=page.params
-    )
+    repo, page = gh.repo, gh.page(args)
+    response = await gh.get(repo.path("/branches"), permissions=READ_CONTENTS, params=page.params)
     items = [
         m.Branch(
             name=strip_invisible(b.get("name", "")),
@@ -125,14 +122,14 @@ async def list_branches(gh: GitHub, args: a.RepoPaged) -> m.BranchList:
 @github_tool("repos")
 async def list_commits(gh: GitHub, args: a.ListCommits) -> m.CommitList:
     """Commits of a branch (or touching a path), newest first."""
-    repo, page = gh.repo(args), gh.page(args)
+    repo, page = gh.repo, gh.page(args)
     query = {
         "sha": check_ref(args.sha) if args.sha else None,
         "author": args.author,
         "path": check_path(args.path) if args.path else None,
     }
     response = await gh.get(
-        repo.path("/commits"), repo=repo, permissions=READ_CONTENTS, params=page.params | query
+        repo.path("/commits"), permissions=READ_CONTENTS, params=page.params | query
     )
     items = [m.CommitSummary.from_api(c) for c in response.decoded(list[wire.Item])]
     return m.CommitList(**page.of(response), items=items)
@@ -141,11 +138,10 @@ async def list_commits(gh: GitHub, args: a.ListCommits) -> m.CommitList:
 @github_tool("repos")
 async def get_commit(gh: GitHub, args: a.CommitArgs) -> m.CommitDetail:
     """One commit with its changed files and patches (long patches truncated, and said so)."""
-    repo = gh.repo(args)
+    repo = gh.repo
     ref = check_ref(args.sha, "commit")
     response = await gh.get(
         repo.path(f"/commits/{quote(ref)}"),
-        repo=repo,
         permissions=READ_CONTENTS,
         params={"per_page": 100},
     )
@@ -164,10 +160,8 @@ async def get_commit(gh: GitHub, args: a.CommitArgs) -> m.CommitDetail:
 @github_tool("repos")
 async def list_releases(gh: GitHub, args: a.RepoPaged) -> m.ReleaseList:
     """Releases of a repository, newest first."""
-    repo, page = gh.repo(args), gh.page(args)
-    response = await gh.get(
-        repo.path("/releases"), repo=repo, permissions=READ_CONTENTS, params=page.params
-    )
+    repo, page = gh.repo, gh.page(args)
+    response = await gh.get(repo.path("/releases"), permissions=READ_CONTENTS, params=page.params)
     limit = gh.settings.max_patch_chars
     items = [m.Release.from_api(r, limit) for r in response.decoded(list[wire.Item])]
     return m.ReleaseList(**page.of(response), items=items)
@@ -179,17 +173,16 @@ async def list_releases(gh: GitHub, args: a.RepoPaged) -> m.ReleaseList:
 @github_tool("repos", write=True, destructive=False)
 async def create_branch(gh: GitHub, args: a.CreateBranch) -> WriteResult:
     """Create a branch from another branch (default: the repository's default branch)."""
-    repo = gh.repo(args)
+    repo = gh.repo
     branch = check_ref(args.branch, "branch")
     source = check_ref(args.from_branch, "branch") if args.from_branch else None
     if source is None:
-        info = await gh.get(repo.path(), repo=repo, permissions={})
+        info = await gh.get(repo.path(), permissions={})
         source = info.decoded(wire.RepositoryFacts).default_branch
     sha = await _branch_sha(gh, repo, source)
     response = await gh.request(
         "POST",
         repo.path("/git/refs"),
-        repo=repo,
         permissions=WRITE_CONTENTS,
         json={"ref": f"refs/heads/{branch}", "sha": sha},
         what=f"creating branch {branch}",
@@ -201,7 +194,6 @@ async def create_branch(gh: GitHub, args: a.CreateBranch) -> WriteResult:
 async def _branch_sha(gh: GitHub, repo: Repo, branch: str) -> str:
     response = await gh.get(
         repo.path(f"/git/ref/heads/{quote(branch)}"),
-        repo=repo,
         permissions=WRITE_CONTENTS,
         what=f"branch {branch}",
     )
@@ -211,7 +203,7 @@ async def _branch_sha(gh: GitHub, repo: Repo, branch: str) -> str:
 @github_tool("repos", write=True, destructive=True)
 async def create_or_update_file(gh: GitHub, args: a.FileWrite) -> WriteResult:
     """Create a file, or replace one (give its current blob `sha`), in one commit on a branch."""
-    repo = gh.repo(args)
+    repo = gh.repo
     path = check_path(args.path)
     if not path:
         raise ToolError("path must name a file.")
@@ -225,7 +217,6 @@ async def create_or_update_file(gh: GitHub, args: a.FileWrite) -> WriteResult:
     response = await gh.request(
         "PUT",
         repo.path(f"/contents/{quote(path)}"),
-        repo=repo,
         permissions=WRITE_CONTENTS,
         json=body,
         what=f"writing {path}",
@@ -243,13 +234,13 @@ async def create_or_update_file(gh: GitHub, args: a.FileWrite) -> WriteResult:
 @github_tool("repos", write=True, destructive=True)
 async def push_files(gh: GitHub, args: a.PushFiles) -> WriteResult:
     """Commit several files to a branch at once (one commit)."""
-    repo = gh.repo(args)
+    repo = gh.repo
     branch = check_ref(args.branch, "branch")
     paths = [check_path(f.path) for f in args.files]
     if not all(paths) or len(set(paths)) != len(paths):
         raise ToolError("Every file needs a distinct, non-empty path.")
     head = await _branch_sha(gh, repo, branch)
-    base = await gh.get(repo.path(f"/git/commits/{head}"), repo=repo, permissions=WRITE_CONTENTS)
+    base = await gh.get(repo.path(f"/git/commits/{head}"), permissions=WRITE_CONTENTS)
     blobs = [
         {"path": p, "mode": "100644", "type": "blob", "content": f.content}
         for p, f in zip(paths, args.files, strict=True)
@@ -257,14 +248,12 @@ async def push_files(gh: GitHub, args: a.PushFiles) -> WriteResult:
     tree = await gh.request(
         "POST",
         repo.path("/git/trees"),
-        repo=repo,
         permissions=WRITE_CONTENTS,
         json={"base_tree": base.decoded(wire.GitCommit).tree.sha, "tree": blobs},
     )
     response = await gh.request(
         "POST",
         repo.path("/git/commits"),
-        repo=repo,
         permissions=WRITE_CONTENTS,
         json={"message": args.message, "tree": tree.decoded(wire.Sha).sha, "parents": [head]},
     )
@@ -272,7 +261,6 @@ async def push_files(gh: GitHub, args: a.PushFiles) -> WriteResult:
     await gh.request(
         "PATCH",
         repo.path(f"/git/refs/heads/{quote(branch)}"),
-        repo=repo,
         permissions=WRITE_CONTENTS,
         json={"sha": commit.sha},
         what=f"moving {branch} to the new commit",

@@ -15,9 +15,7 @@ async def search_code(gh: GitHub, args: a.SearchArgs) -> m.CodeHitList:
     """Search code (GitHub code search syntax); only allowlisted repositories are shown."""
     page = gh.page(args)
     query = {"q": args.query, "sort": args.sort, "order": args.order}
-    response = await gh.get(
-        "/search/code", repo=None, permissions=READ_CONTENTS, params=page.params | query
-    )
+    response = await gh.get("/search/code", permissions=READ_CONTENTS, params=page.params | query)
     found = response.decoded(wire.SearchPage)
     hits = [
         m.CodeHit(
@@ -43,7 +41,7 @@ async def search_users(gh: GitHub, args: a.SearchArgs) -> m.UserHitList:
     """Search users and organizations by login, name or email."""
     page = gh.page(args)
     query = {"q": args.query, "sort": args.sort, "order": args.order}
-    response = await gh.get("/search/users", repo=None, permissions={}, params=page.params | query)
+    response = await gh.get("/search/users", permissions={}, params=page.params | query)
     found = response.decoded(wire.SearchPage)
     items = [
         m.UserHit(
