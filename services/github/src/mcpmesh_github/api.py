@@ -7,7 +7,7 @@ share: a checked repository, a page, lockdown filtering.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import msgspec
@@ -194,14 +194,14 @@ class GitHub:
                 "has no push access; lockdown mode (MCPMESH_GH_LOCKDOWN) withholds its content."
             )
 
-    def _public(self, repo: Repo) -> Any:
+    def _public(self, repo: Repo) -> Callable[[], Awaitable[bool]]:
         async def is_public() -> bool:
             response = await self.get(repo.path(), repo=repo, permissions={})
             return not response.decoded(RepositoryFacts).private
 
         return is_public
 
-    def _has_push(self, repo: Repo) -> Any:
+    def _has_push(self, repo: Repo) -> Callable[[str], Awaitable[bool]]:
         async def has_push(user: str) -> bool:
             try:
                 response = await self.get(
