@@ -1,13 +1,12 @@
 """Everything the service holds for its whole life, made in one place: one :class:`State`.
 
 Tools never reach module globals: each call gets a :class:`~mcpmesh_github.api.GitHub`
-built from this state and the call's context (see ``service.bind``).
+built from this state and the call's context (see ``service.bind``). With a library
+lifespan, the service's lifespan is ``State.of(settings)``, yielded, then ``close()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from mcpmesh_github.auth import CredentialBroker
@@ -42,12 +41,3 @@ class State:
     async def close(self) -> None:
         await self.client.close()
 
-
-@asynccontextmanager
-async def lifespan(settings: GitHubSettings) -> AsyncIterator[State]:
-    """The state for one process, closed at shutdown (the shape of a service lifespan)."""
-    state = State.of(settings)
-    try:
-        yield state
-    finally:
-        await state.close()
