@@ -40,4 +40,3 @@ class State:
 
     async def close(self) -> None:
         await self.client.close()
-
