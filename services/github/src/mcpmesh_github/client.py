@@ -3,10 +3,11 @@
 Why not githubkit (measured 2026-12-01, githubkit 0.16.1, on this service against the
 local double): it misses the service's budget. Idle RSS of `mcpmesh serve github`
 goes from 56 MB to 70 MB with a githubkit client built, 87 MB with the eight REST
-namespaces the tools use loaded (target < 60 MB); time to `/healthz` from 0.65 s to
-1.1-2.2 s (importing githubkit 0.44 s, its namespaces 0.22 s, the models 0.19 s; target
-< 1 s); one GET of a repository, parsed, from 0.19 ms to 0.68 ms p50 on loopback (31 ms
-when the client is not held open, as it builds an httpx client per request). It also
+namespaces the tools use loaded (target < 60 MB); CPU time from spawn to `/healthz`
+from 0.81 s to 1.26-1.37 s, so past the 1 s ready target even on an idle machine
+(importing githubkit 0.44 s, its namespaces 0.22 s, the models 0.19 s); one GET of a
+repository, parsed, from 0.19 ms to 0.68 ms p50 on loopback (31 ms when the client is
+not held open, as it builds an httpx client per request). It also
 brings a second HTTP stack (httpx, httpcore, anyio, hishel) and pydantic beside aiohttp
 and msgspec, and 0.16.1 does not import with the hishel 2.0.0 its own metadata allows.
 The parts that matter here stay explicit: which credential goes with which call
