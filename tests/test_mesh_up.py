@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mcpmesh.testing import sdk_session
-
 from mcpmesh.scaffold import service_ports
+from mcpmesh.testing import sdk_session
 
 #: Every service of the checkout, one made by `mcpmesh new-service` included.
 SERVICES = set(service_ports(Path(__file__).resolve().parents[1]))

@@ -61,16 +61,17 @@ async def test_subscription_notifies_on_change_and_ends_with_the_session(root: P
     uri = (root / "hello.txt").as_uri()
     messages: list[Any] = []
     async with serve_in_background(app) as running:
+        watcher = running.state.watcher
         async with open_session(running.url, messages=messages) as session:
             await session.read_resource(uri)
             await session.subscribe_resource(uri)
-            await eventually(lambda: uri in running.state.watcher.watched, message="never watched")
+            await eventually(lambda: uri in watcher.watched, message="never watched")
             assert _updates(messages) == []  # nothing changed yet
             (root / "hello.txt").write_text("changed\n")
             assert await eventually(lambda: _updates(messages)) == [uri]
-            assert list(running.state.watcher.watched) == [uri]
+            assert list(watcher.watched) == [uri]
         # the session is gone (DELETE on exit): nothing is watched any more
-        await eventually(lambda: running.state.watcher.watched == {}, message="still watched")
+        await eventually(lambda: watcher.watched == {}, message="still watched")
 
 
 async def test_unsubscribe_stops_watching(root: Path) -> None:
@@ -79,10 +80,10 @@ async def test_unsubscribe_stops_watching(root: Path) -> None:
     async with serve_in_background(app) as running, open_session(running.url) as session:
         watcher = running.state.watcher
         await session.subscribe_resource(uri)
-        await eventually(lambda: running.state.watcher.watched, message="never watched")
-        assert list(running.state.watcher.watched) == [uri]
+        await eventually(lambda: watcher.watched, message="never watched")
+        assert list(watcher.watched) == [uri]
         await session.unsubscribe_resource(uri)
-        await eventually(lambda: running.state.watcher.watched == {}, message="still watched")
+        await eventually(lambda: watcher.watched == {}, message="still watched")
 
 
 async def test_example_root_when_none_is_configured(

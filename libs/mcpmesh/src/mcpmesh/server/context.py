@@ -110,7 +110,6 @@ class Context(Generic[StateT]):
         "sampling_fallback",
         "sampling_policy",
         "secrets",
-        "service",
         "session",
         "settings",
         "state",
@@ -119,7 +118,6 @@ class Context(Generic[StateT]):
 
     def __init__(
         self,
-        service: Any,
         session: SessionState,
         request_id: RequestId | None,
         channel: Channel,
@@ -132,9 +130,6 @@ class Context(Generic[StateT]):
         settings: ServerSettings,
         principal: Principal | None = None,
     ) -> None:
-        #: The :class:`~mcpmesh.Service` serving the request. Typed loosely so that this
-        #: module need not import the service's; handlers use ``state`` and ``secrets``.
-        self.service = service
         self.session = session
         self.request_id = request_id
         self.progress_token = progress_token

@@ -483,7 +483,6 @@ class Service(Generic[StateT]):
         params = None if entry.params is None else decode_params(message.params, entry.params)
         meta = getattr(params, "meta", None)
         ctx: Context[StateT] = Context(
-            self,
             session,
             message.request_id,
             channel,
@@ -518,7 +517,6 @@ class Service(Generic[StateT]):
         self, method: str, session: SessionState, params: msgspec.Raw, principal: Principal | None
     ) -> Context[StateT]:
         return Context(
-            self,
             session,
             None,
             _NO_CHANNEL,
