@@ -3,8 +3,9 @@ and http-custom-header-server-validation scenarios, plus the spec's encoding tab
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import pytest
 from multidict import CIMultiDict
 
@@ -18,6 +19,7 @@ from mcpmesh.protocol.headers import (
     header_params,
 )
 from mcpmesh.protocol.v2026 import WireError
+from mcpmesh.server.schema import object_schema
 
 
 def mismatch(call: Any, *args: Any) -> str:
@@ -263,17 +265,12 @@ def test_param_header_mismatches(
     assert problem in mismatch(check_param_headers, CIMultiDict(headers), PARAMS, arguments)
 
 
+class Query(msgspec.Struct):
+    region: Annotated[str, msgspec.Meta(extra_json_schema={"x-mcp-header": "Region"})]
+    query: str
+
+
 def test_a_struct_field_declares_a_header_as_the_readme_says() -> None:
-    from typing import Annotated
-
-    import msgspec
-
-    from mcpmesh.server.schema import object_schema
-
-    class Query(msgspec.Struct):
-        region: Annotated[str, msgspec.Meta(extra_json_schema={"x-mcp-header": "Region"})]
-        query: str
-
     assert header_params("execute_sql", object_schema(Query)) == (
         HeaderParam(path=("region",), header="Region", type="string"),
     )
