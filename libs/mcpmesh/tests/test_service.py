@@ -280,10 +280,10 @@ async def test_health_endpoints() -> None:
     service = build_service()
     problems = {"backend": "down for maintenance"}
 
-    async def backend_check() -> str | None:
+    @service.readiness("backend")
+    async def backend_check(state: None) -> str | None:
         return problems.get("backend")
 
-    service.readiness_checks["backend"] = backend_check
     async with serve_in_background(service) as running, aiohttp.ClientSession() as http:
         assert (await http.get(running.base + "/healthz")).status == 200
         not_ready = await http.get(running.base + "/readyz")

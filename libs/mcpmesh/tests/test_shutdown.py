@@ -18,7 +18,7 @@ SERVER = textwrap.dedent(
     import asyncio, sys
     from mcpmesh import Context, Service
     from mcpmesh.config import ServerSettings
-    from mcpmesh.transport.app import serve
+    from mcpmesh.app import serve
 
     settings = ServerSettings(port=int(sys.argv[1]), shutdown_timeout=10, log_level="warning")
     service = Service("slow", version="0", settings=settings)

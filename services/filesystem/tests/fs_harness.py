@@ -12,9 +12,10 @@ from typing import Any
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
+from mcpmesh import Service
 from mcpmesh.config import ServerSettings
 from mcpmesh.testing import serve_in_background
-from mcpmesh_filesystem.service import Filesystem
+from mcpmesh_filesystem.service import Filesystem, create
 from mcpmesh_filesystem.settings import FilesystemSettings
 
 #: A 1x1 PNG and a tiny WAV: real media, so MIME types and base64 can be checked.
@@ -48,9 +49,9 @@ def build_tree(tmp_path: Path) -> Path:
     return base
 
 
-def make_app(roots: list[Path], **overrides: Any) -> Filesystem:
+def make_app(roots: list[Path], **overrides: Any) -> Service[Filesystem]:
     fs = FilesystemSettings(roots=[str(r) for r in roots], **overrides)
-    return Filesystem(ServerSettings(client_request_timeout=5), fs)
+    return create(ServerSettings(client_request_timeout=5), fs=fs)
 
 
 @contextlib.asynccontextmanager
@@ -89,14 +90,14 @@ async def open_session(
 
 @contextlib.asynccontextmanager
 async def connect(
-    app: Filesystem,
+    app: Service[Filesystem],
     *,
     client_roots: list[str] | None = None,
     messages: list[Any] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """Serve ``app`` on loopback (the real aiohttp stack) and open one session to it."""
     async with (
-        serve_in_background(app.service) as running,
+        serve_in_background(app) as running,
         open_session(running.url, client_roots=client_roots, messages=messages) as session,
     ):
         yield session

@@ -100,8 +100,6 @@ class Mesh:
         ):
             await session.initialize()
             yield session
-        for hook in self.service.on_shutdown:
-            await hook(self.service)
 
 
 @pytest.fixture

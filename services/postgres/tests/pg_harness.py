@@ -75,7 +75,6 @@ async def mcp_session(
         ClientSession(read, write, elicitation_callback=elicit) as session,
     ):
         await session.initialize()
-        session.service = service  # type: ignore[attr-defined]
         yield session
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from mcp import types
 from pg_harness import Pg, mcp_session, pg_settings, text_of
 
@@ -31,7 +32,7 @@ async def count(pg: Pg, sql: str) -> Any:
 
 
 def write_settings(pg: Pg) -> Any:
-    return pg_settings(pg.reader_dsn(), read_write=True, write_dsn=pg.writer_dsn())
+    return pg_settings(pg.reader_dsn(), write=True, write_dsn=pg.writer_dsn())
 
 
 async def test_confirmed_write_runs_and_commits(pg: Pg) -> None:
@@ -105,3 +106,15 @@ async def test_failed_write_is_rolled_back(pg: Pg) -> None:
         assert denied.is_error and "SQLSTATE 42501" in text_of(denied)  # not the owner
     assert await count(pg, "SELECT price FROM products WHERE id = 1") > 0
     assert await count(pg, "SELECT count(*) FROM orders") == 200
+
+
+def test_write_is_the_switch_and_the_old_name_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpmesh_postgres.service import load_postgres_settings
+
+    monkeypatch.delenv("MCPMESH_PG_WRITE", raising=False)
+    monkeypatch.delenv("MCPMESH_PG_READ_WRITE", raising=False)
+    assert load_postgres_settings().write is False
+    monkeypatch.setenv("MCPMESH_PG_READ_WRITE", "true")  # the old name: same meaning
+    assert load_postgres_settings().write is True
+    monkeypatch.setenv("MCPMESH_PG_WRITE", "false")  # the new name wins
+    assert load_postgres_settings().write is False

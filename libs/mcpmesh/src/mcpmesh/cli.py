@@ -11,8 +11,8 @@ from mcpmesh.config import ServerSettings, SettingsError, load_settings
 
 def _serve(args: argparse.Namespace) -> int:
     from mcpmesh import registry
+    from mcpmesh.app import serve
     from mcpmesh.obs.logging import configure_logging
-    from mcpmesh.transport.app import serve
 
     try:
         settings = load_settings(ServerSettings, host=args.host, port=args.port)

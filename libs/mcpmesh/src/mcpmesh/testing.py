@@ -12,26 +12,33 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Generic
 
 import aiohttp
 from aiohttp import web
 
+from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
+from mcpmesh.server.context import StateT
 from mcpmesh.server.service import Service
-from mcpmesh.transport.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
 from mcpmesh.transport.http import McpEndpoint
 from mcpmesh.transport.sessions import SessionStore
 
 
-class RunningService:
-    def __init__(self, url: str, app: web.Application) -> None:
+class RunningService(Generic[StateT]):
+    def __init__(self, url: str, app: web.Application, service: Service[StateT]) -> None:
         self.url = url
         self.base = url.removesuffix(MCP_PATH)
         self.app = app
+        self.service = service
 
     @property
     def endpoint(self) -> McpEndpoint:
         return self.app[ENDPOINT_KEY]
+
+    @property
+    def state(self) -> StateT:
+        """What the service's lifespan yielded (its pools, clients), for assertions."""
+        return self.service.state
 
     def __str__(self) -> str:
         return self.url
@@ -39,8 +46,8 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def serve_in_background(
-    service: Service, store: SessionStore | None = None
-) -> AsyncIterator[RunningService]:
+    service: Service[StateT], store: SessionStore | None = None
+) -> AsyncIterator[RunningService[StateT]]:
     app = create_app(service, store=store)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
@@ -49,7 +56,7 @@ async def serve_in_background(
     await site.start()
     port = sock.getsockname()[1]
     try:
-        yield RunningService(f"http://localhost:{port}{MCP_PATH}", app)
+        yield RunningService(f"http://localhost:{port}{MCP_PATH}", app, service)
     finally:
         await runner.cleanup()
 

@@ -16,7 +16,7 @@ from mcpmesh import Context, Service
 from mcpmesh.guard import REDACTED, redact_result, redact_text, remember
 from mcpmesh.obs.logging import configure_logging
 from mcpmesh.protocol.types import CallToolResult, TextContent
-from mcpmesh.secrets import DevSecretProvider, SecretUnavailable, use_secrets
+from mcpmesh.secrets import DevSecretProvider, SecretUnavailable
 from mcpmesh.testing import serve_in_background
 
 from .conftest import VaultKit
@@ -74,8 +74,7 @@ class Leaky(msgspec.Struct):
 
 def leaky_service(provider) -> Service:  # type: ignore[no-untyped-def]
     """A careless service: it logs its token every way it can and returns it."""
-    service = Service("github", version="0")
-    use_secrets(service, provider)
+    service = Service("github", version="0", secrets=provider)
     log = structlog.get_logger("leaky")
 
     @service.tool()

@@ -62,7 +62,8 @@ class GitHub:
             self.allowlist.check(*repo)
         grant = Grant.of(repo, permissions)
         for attempt in range(2):
-            credential = await self.broker.credential(ctx.secrets, ctx.principal, grant)
+            who = ctx.principal.key if ctx.principal is not None else None
+            credential = await self.broker.credential(ctx.secrets, who, grant)
             try:
                 return await self.client.request(
                     method,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from mcpmesh import Service
 from mcpmesh.config import ServerSettings, SettingsError, load_settings
-from mcpmesh.secrets import SecretProvider, use_secrets
+from mcpmesh.secrets import SecretProvider
 from mcpmesh_github import __version__, tools  # noqa: F401  (tools registers the catalogue)
 from mcpmesh_github.api import GitHub
 from mcpmesh_github.registry import select
@@ -25,7 +28,7 @@ def create(
     *,
     github: GitHubSettings | None = None,
     secrets: SecretProvider | None = None,
-) -> Service:
+) -> Service[GitHub]:
     """Build the service; ``github`` defaults to the ``MCPMESH_GH_…`` environment and
     ``secrets`` to Vault (or the dev provider when no Vault is configured)."""
     github = github or load_settings(GitHubSettings, prefix="MCPMESH_GH_")
@@ -33,9 +36,23 @@ def create(
         chosen = select(github.toolsets, github.tools, github.exclude_tools, github.read_only)
     except ValueError as exc:
         raise SettingsError(f"MCPMESH_GH_TOOLSETS/TOOLS/EXCLUDE_TOOLS: {exc}") from None
-    service = Service("github", version=__version__, instructions=INSTRUCTIONS, settings=settings)
-    use_secrets(service, secrets)
     facade = GitHub(github)
+
+    @asynccontextmanager
+    async def lifespan(service: Service[GitHub]) -> AsyncIterator[GitHub]:
+        try:
+            yield facade
+        finally:
+            await facade.client.close()
+
+    service = Service(
+        "github",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        settings=settings,
+        lifespan=lifespan,
+        secrets=secrets,
+    )
     facade.attach(service)
     for tool in chosen:
         service.tool(
@@ -46,9 +63,4 @@ def create(
             open_world=True,
             output=tool.output,
         )(tool.handler)
-
-    async def close_client(_service: Service) -> None:
-        await facade.client.close()
-
-    service.on_shutdown.append(close_client)
     return service

@@ -125,7 +125,7 @@ class Database:
     async def ensure_open(self) -> None:
         """Open the pools on first use, so the service starts (and says what is wrong in
         ``/readyz`` and in tool errors) even while the database is down."""
-        if self.read is not None and (self.write is not None or not self.settings.read_write):
+        if self.read is not None and (self.write is not None or not self.settings.write):
             return
         if not self.settings.dsn:
             raise ToolError(
@@ -141,7 +141,7 @@ class Database:
                     )
                     await pool.start()
                     self.read = pool
-                if self.settings.read_write and self.write is None:
+                if self.settings.write and self.write is None:
                     dsn = self.settings.write_dsn or self.settings.dsn
                     pool = self._pool("write", dsn, self.settings.vault_write_role, read_only=False)
                     await pool.start()

@@ -14,7 +14,8 @@ class PostgresSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: Vault, only host, port, database and options are used; without, also the login.
     dsn: str = ""
     #: Enables the ``execute`` tool (writes, each confirmed by the user). Off by default.
-    read_write: bool = False
+    #: (``MCPMESH_PG_READ_WRITE``, its old name, still works with a deprecation warning.)
+    write: bool = False
     #: The login for writes when no Vault is configured (read-write mode only).
     write_dsn: str = ""
     #: Vault database-engine role for reads and for writes.

@@ -1,8 +1,14 @@
-"""Wiring a service to the bus (or, without NATS, to the in-process equivalents)."""
+"""Wiring a service to the bus: what the composition root adds to the app with NATS on.
+
+:func:`connect_bus` returns the pieces (:class:`BusWiring`); the app puts the middleware
+in its chain, the readiness check on ``/readyz`` and starts/stops the bus. Nothing here
+touches the :class:`~mcpmesh.Service`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -11,7 +17,9 @@ from mcpmesh.bus.cluster import Bus, ensure_stream
 from mcpmesh.bus.policy import MemoryRateLimiter, SamplingPolicy, llm_backend
 from mcpmesh.bus.sampling import BusSampler, KvRateLimiter, SamplingBroker
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
-from mcpmesh.server.service import Service
+from mcpmesh.server import middleware
+from mcpmesh.server.middleware import Middleware
+from mcpmesh.server.service import ReadinessCheck
 
 log = structlog.get_logger("mcpmesh.bus")
 
@@ -33,26 +41,38 @@ class SharedRateLimiter:
         return await self.local.allow(key)
 
 
-def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettings) -> Bus:
+@dataclass(frozen=True)
+class BusWiring:
+    """The bus (the endpoint's ``Cluster``), its chain entries and its readiness check."""
+
+    bus: Bus
+    #: Chain entry: every tool call, sampling request and elicitation to the audit stream.
+    audit: Middleware
+    #: Chain entry: the sampling policy (shared rate limit) and the broker as fallback.
+    sampling: Middleware
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+
+def connect_bus(service_name: str, settings: BusSettings, sampling: SamplingSettings) -> BusWiring:
     """Shared sessions, routing, audit, the sampling broker and policy on NATS."""
-    bus = Bus(service.name, settings)
+    bus = Bus(service_name, settings)
     auditor = Auditor(
         bus.nc,
         bus.prefix,
-        service.name,
+        service_name,
         bus.replica_id,
         raw_arguments=settings.audit_raw_arguments,
         buffer=settings.audit_buffer,
         timeout=settings.request_timeout,
     )
-    service.audit_hooks.append(auditor.record)
     limiter = SharedRateLimiter(sampling, settings.request_timeout)
-    service.sampling_policy = SamplingPolicy(sampling, limiter)
-    if service.sampling_fallback is None:
-        service.sampling_fallback = BusSampler(
-            bus.nc, bus.prefix, service.name, sampling.llm_timeout + settings.request_timeout
-        )
-    service.readiness_checks["nats"] = bus.readiness
+    sampler = BusSampler(
+        bus.nc, bus.prefix, service_name, sampling.llm_timeout + settings.request_timeout
+    )
+
+    async def nats_ready(_state: object) -> str | None:
+        return await bus.readiness()
+
     backend = llm_backend(sampling) if sampling.broker else None
 
     async def on_ready() -> None:
@@ -76,5 +96,10 @@ def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettin
 
     bus.on_ready.append(on_ready)
     bus.on_stop.append(on_stop)
-    bus.auditor = auditor  # type: ignore[attr-defined]
-    return bus
+    bus.auditor = auditor
+    return BusWiring(
+        bus,
+        audit=middleware.audit(auditor.record),
+        sampling=middleware.sampling(SamplingPolicy(sampling, limiter), sampler),
+        readiness={"nats": nats_ready},
+    )

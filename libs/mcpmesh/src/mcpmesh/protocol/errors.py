@@ -92,3 +92,11 @@ def modern_http_status(code: int) -> int:
     ):
         return 400
     return 200
+
+
+class ToolError(Exception):
+    """A tool failed at its job: the client gets an ``isError`` result with this message.
+
+    Write the message for the person at the other end: what went wrong and what to do.
+    (Defined here, below ``server/``, so that ``secrets`` can raise one.)
+    """

@@ -15,7 +15,7 @@ import hvac
 import hvac.exceptions
 import requests
 
-from mcpmesh.embedded import mesh_workdir
+from mcpmesh.config import mesh_workdir
 from mcpmesh.secrets.bootstrap import KV_MOUNT
 from mcpmesh.secrets.provider import SAFE_SEGMENT
 

@@ -25,7 +25,12 @@ from mcpmesh.guard.redaction import remember
 from mcpmesh.secrets.auth import TokenInfo, VaultAuth, auth_from_settings
 from mcpmesh.secrets.cache import LeaseCache, Leased
 from mcpmesh.secrets.errors import SecretUnavailable, how_to_set
-from mcpmesh.secrets.provider import SAFE_SEGMENT, DatabaseCredentials
+from mcpmesh.secrets.provider import (
+    SAFE_SEGMENT,
+    DatabaseCredentials,
+    PrincipalRef,
+    principal_key,
+)
 from mcpmesh.secrets.settings import VaultSettings
 
 T = TypeVar("T")
@@ -83,18 +88,19 @@ class VaultSecretProvider:
 
     # ------------------------------------------------------------ public API
 
-    async def get(self, name: str, *, principal: str | None = None) -> str:
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
         self._check_open()
         self._check_segment(name, "secret name")
-        principal = self._principal_key(principal)
-        key = ("kv", principal, name)
-        return await self._static.get(key, lambda: self._fetch_static(name, principal))
+        who = self._principal_key(principal)
+        key = ("kv", who, name)
+        return await self._static.get(key, lambda: self._fetch_static(name, who))
 
-    async def forget(self, name: str, *, principal: str | None = None) -> None:
+    async def forget(self, name: str, *, principal: PrincipalRef = None) -> None:
         self._static.discard(("kv", self._principal_key(principal), name))
 
-    def _principal_key(self, principal: str | None) -> str | None:
+    def _principal_key(self, ref: PrincipalRef) -> str | None:
         """The principal whose own secrets are looked up first (None: the service's)."""
+        principal = principal_key(ref)
         if principal is not None and not (
             self.settings.principal_secrets and SAFE_SEGMENT.match(principal)
         ):

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
+from mcpmesh.auth.principal import Principal
+from mcpmesh.config import ServerSettings
 from mcpmesh.guard.redaction import redact_text, redact_value
 from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import McpError
@@ -35,12 +38,11 @@ from mcpmesh.protocol.types import (
     SamplingMessage,
     TextContent,
 )
+from mcpmesh.secrets.provider import SecretProvider
 from mcpmesh.server.results import ToolError
 from mcpmesh.server.schema import object_schema
 
-if TYPE_CHECKING:
-    from mcpmesh.server.service import Service
-
+StateT = TypeVar("StateT")
 _LEVEL_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 
@@ -79,42 +81,88 @@ _CONFIRM_SCHEMA = {
 }
 
 
-class Context:
-    """Created by the library for every request that runs service code."""
+#: ``(kind, tool, session, arguments, outcome, seconds)``: told of every tool call,
+#: sampling request and elicitation (kind ``tool``/``sampling``/``elicitation``);
+#: must not block (the bus queues the event and publishes it in the background).
+AuditHook = Callable[[str, str | None, SessionState, Any, str, float], None]
+#: Checks (raises ToolError to refuse) and adjusts every sampling request before it goes out.
+SamplingPolicy = Callable[["Context[Any]", CreateMessageParams], Awaitable[CreateMessageParams]]
+#: Where ``ctx.sample()`` goes when the client cannot sample (the LLM backend).
+SamplingFallback = Callable[["Context[Any]", CreateMessageParams], Awaitable[CreateMessageResult]]
 
-    __slots__ = ("_channel", "progress_token", "request_id", "service", "session", "tool")
+
+class Context(Generic[StateT]):
+    """Created by the library for every request that runs service code.
+
+    ``state`` is what the service's lifespan yielded (typed by ``Context[State]``);
+    ``method``/``params`` are the JSON-RPC method and its decoded params Struct, for the
+    middleware. The hooks below are set per request by middleware, never by handlers.
+    """
+
+    __slots__ = (
+        "_channel",
+        "audit_hook",
+        "method",
+        "params",
+        "principal",
+        "progress_token",
+        "request_id",
+        "sampling_fallback",
+        "sampling_policy",
+        "secrets",
+        "service",
+        "session",
+        "settings",
+        "state",
+        "tool",
+    )
 
     def __init__(
         self,
-        service: Service,
+        service: Any,
         session: SessionState,
-        request_id: RequestId,
+        request_id: RequestId | None,
         channel: Channel,
         progress_token: ProgressToken | None = None,
+        *,
+        method: str = "",
+        params: Any = None,
+        state: StateT,
+        secrets: SecretProvider,
+        settings: ServerSettings,
+        principal: Principal | None = None,
     ) -> None:
+        #: The :class:`~mcpmesh.Service` serving the request. Typed loosely so that this
+        #: module need not import the service's; handlers use ``state`` and ``secrets``.
         self.service = service
         self.session = session
         self.request_id = request_id
         self.progress_token = progress_token
         self._channel = channel
+        self.method = method
+        self.params = params
+        self.state = state
+        #: The service's credential provider (see :mod:`mcpmesh.secrets`).
+        self.secrets = secrets
+        self.settings = settings
+        #: Who is calling (from the transport's authenticator); ``None`` when auth is off.
+        self.principal = principal
         #: The tool being called (``None`` for resources, prompts, completions).
         self.tool: str | None = None
+        self.audit_hook: AuditHook | None = None
+        self.sampling_policy: SamplingPolicy | None = None
+        self.sampling_fallback: SamplingFallback | None = None
 
     # ------------------------------------------------------------ identity
-
-    @property
-    def principal(self) -> str | None:
-        """Who is calling, when authentication is configured."""
-        return self.session.principal
 
     @property
     def session_id(self) -> str:
         return self.session.id
 
-    @property
-    def secrets(self) -> Any:
-        """The service's credential provider (see :mod:`mcpmesh.secrets`)."""
-        return self.service.secrets
+    def audit(self, kind: str, arguments: Any, outcome: str, seconds: float) -> None:
+        """Record a sampling request or elicitation in the audit trail (if one is on)."""
+        if self.audit_hook is not None:
+            self.audit_hook(kind, self.tool, self.session, arguments, outcome, seconds)
 
     # ------------------------------------------------------------ logging and progress
 
@@ -191,13 +239,13 @@ class Context:
                 else None
             ),
         )
-        if self.service.sampling_policy is None and not self.service.audit_hooks:
+        if self.sampling_policy is None and self.audit_hook is None:
             return await self._sample(params, timeout)
         started = time.perf_counter()
         outcome = "failed"
         try:
-            if self.service.sampling_policy is not None:
-                params = await self.service.sampling_policy(self, params)
+            if self.sampling_policy is not None:
+                params = await self.sampling_policy(self, params)
             result = await self._sample(params, timeout)
             outcome = "ok"
             return result
@@ -208,20 +256,15 @@ class Context:
             outcome = "cancelled"
             raise
         finally:
-            self.service.audit(
-                "sampling",
-                self.tool,
-                self.session,
-                msgspec.json.encode(params),
-                outcome,
-                time.perf_counter() - started,
+            self.audit(
+                "sampling", msgspec.json.encode(params), outcome, time.perf_counter() - started
             )
 
     async def _sample(
         self, params: CreateMessageParams, timeout: float | None
     ) -> CreateMessageResult:
         if self.session.capabilities.sampling is None:
-            fallback = self.service.sampling_fallback
+            fallback = self.sampling_fallback
             if fallback is not None:
                 return await fallback(self, params)
             raise ClientCapabilityError(
@@ -259,11 +302,9 @@ class Context:
             outcome = "cancelled"
             raise
         finally:
-            if self.service.audit_hooks:
-                self.service.audit(
+            if self.audit_hook is not None:
+                self.audit(
                     "elicitation",
-                    self.tool,
-                    self.session,
                     msgspec.json.encode(params),
                     outcome,
                     time.perf_counter() - started,
@@ -288,7 +329,7 @@ class Context:
         return _decode_reply(raw, ListRootsResult, "roots/list").roots
 
     async def _ask(self, method: str, params: Any, timeout: float | None) -> msgspec.Raw:
-        limit = self.service.settings.client_request_timeout if timeout is None else timeout
+        limit = self.settings.client_request_timeout if timeout is None else timeout
         try:
             return await self._channel.request(method, params, limit)
         except TimeoutError:
