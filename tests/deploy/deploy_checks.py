@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 SERVICES = {"filesystem": 8701, "postgres": 8702, "github": 8703, "slack": 8704}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"}
 #: The two dev secrets docker-compose.yml requires (from .env).
-COMPOSE_ENV = {"MCPMESH_VAULT_DEV_ROOT_TOKEN": "t" * 48, "MCPMESH_POSTGRES_PASSWORD": "p" * 48}
+COMPOSE_ENV = {"MCPMESH_POSTGRES_PASSWORD": "p" * 48}
 K8S_VERSION = "1.37.0"
 
 

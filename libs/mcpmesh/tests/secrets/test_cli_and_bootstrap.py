@@ -14,9 +14,9 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from mcpmesh.embedded.vault import VaultServer, _generate_root, vault_starter
+from mcpmesh.embedded.vault import VaultServer, vault_starter
 from mcpmesh.secrets import secrets_from_env
-from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
+from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir, generate_root
 
 from .conftest import VaultKit, admin
 
@@ -166,7 +166,7 @@ async def test_mesh_starter_gives_services_approle_logins_and_hides_the_root_tok
         with pytest.raises(hvac.exceptions.Forbidden):
             await admin(server.client().auth.token.lookup_self)
         # ...and no other exists: one generated now from the recovery key is the only root.
-        token = await asyncio.to_thread(_generate_root, hvac.Client(url=server.addr), server.home)
+        token = await asyncio.to_thread(generate_root, hvac.Client(url=server.addr), server.home)
         root = hvac.Client(url=server.addr, token=token)
         accessors = (await admin(root.auth.token.list_accessors))["data"]["keys"]
         roots = []

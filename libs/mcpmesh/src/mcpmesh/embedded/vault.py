@@ -20,9 +20,7 @@ and hands services AppRole logins, one secret id file per service.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -164,20 +162,11 @@ async def start_vault(
     return VaultServer(process, addr, root, home)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
-
-
 def _server_config(home: Path, port: int, audit: bool) -> Path:
     """Single-node server: raft storage, loopback HTTP, static-key auto-unseal."""
     data = home / "data"
     data.mkdir(mode=0o700, exist_ok=True)
-    key = home / "unseal.key"
-    if not key.exists():
-        _write_private(key, secrets.token_bytes(32))  # AES-256 key of the static seal
-    key.chmod(0o600)
+    key = vault_bootstrap.make_seal_key(home / "unseal.key")
     blocks = [
         # Integrated storage (raft), one node: OpenBao's own file-backed store.
         f'storage "raft" {{\n  path = {json.dumps(str(data))}\n  node_id = "mcpmesh"\n}}\n',
@@ -196,33 +185,6 @@ def _server_config(home: Path, port: int, audit: bool) -> Path:
     config = home / "server.hcl"
     config.write_text("".join(blocks))
     return config
-
-
-def _initialise(client: hvac.Client, home: Path) -> str:
-    """First start: initialise; keep the recovery key (0600); return the root token."""
-    result = client.sys.initialize(recovery_shares=1, recovery_threshold=1)
-    _write_private(home / "recovery.key", result["recovery_keys_base64"][0].encode())
-    return str(result["root_token"])
-
-
-def _generate_root(client: hvac.Client, home: Path) -> str:
-    """A fresh root token from the recovery key (the server is unsealed on its own)."""
-    recovery_key = (home / "recovery.key").read_text().strip()
-    if client.sys.read_root_generation_progress().get("started"):
-        client.sys.cancel_root_generation()  # one left half-done by an interrupted start
-    attempt = client.sys.start_root_token_generation()
-    done = client.sys.generate_root(key=recovery_key, nonce=attempt["nonce"])
-    return _decode_root(done["encoded_token"], attempt["otp"])
-
-
-def _decode_root(encoded: str, otp: str) -> str:
-    """The generated token: OpenBao returns it XOR-ed with the one-time password it
-    handed out at the start, base64-encoded (what ``bao operator generate-root -decode``
-    undoes; that command now asks an authenticated endpoint first, so it cannot)."""
-    raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
-    if len(raw) != len(otp):
-        raise BackendError("vault: the generated root token does not match its one-time password")
-    return bytes(a ^ b for a, b in zip(raw, otp.encode(), strict=True)).decode()
 
 
 async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
@@ -254,10 +216,12 @@ async def start_persistent_vault(
     try:
         client = hvac.Client(url=addr)
         initialised = await asyncio.to_thread(client.sys.is_initialized)
-        root = await asyncio.to_thread(_initialise, client, home) if not initialised else ""
+        root = (
+            "" if initialised else await asyncio.to_thread(vault_bootstrap.initialise, client, home)
+        )
         await _until(lambda: _healthy(addr), "not unsealed", timeout)
         if not root:
-            root = await asyncio.to_thread(_generate_root, client, home)
+            root = await asyncio.to_thread(vault_bootstrap.generate_root, client, home)
     except BaseException:
         await process.stop()
         raise
@@ -266,11 +230,7 @@ async def start_persistent_vault(
 
 def write_operator_file(home: Path, addr: str, token: str) -> Path:
     """Where ``mcpmesh secrets set`` finds the dev Vault and its write-only token."""
-    path = home / "operator.json"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        json.dump({"addr": addr, "token": token}, file)
-    return path
+    return vault_bootstrap.write_operator_file(home / "operator.json", addr, token)
 
 
 def _set_up(server: VaultServer, pg_admin_dsn: str | None) -> None:
