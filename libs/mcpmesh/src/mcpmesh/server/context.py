@@ -267,12 +267,10 @@ class Context:
             raw = await self._ask("elicitation/create", params, timeout)
             answer: ElicitResult = _decode_reply(raw, ElicitResult, "elicitation/create")
             if answer.action == "accept":
+                outcome = "invalid answer"
                 _check_answer(answer.content, requested)
             outcome = answer.action
             return answer
-        except ClientRequestError:
-            outcome = "invalid answer"
-            raise
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
