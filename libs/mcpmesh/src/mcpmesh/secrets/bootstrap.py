@@ -25,6 +25,7 @@ import json
 import os
 import secrets as random_source
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import hvac
 import hvac.exceptions
+import requests
 
 KV_MOUNT = "mcpmesh"
 DB_MOUNT = "database"
@@ -311,13 +313,37 @@ def _decode_root(encoded: str, otp: str) -> str:
     return bytes(a ^ b for a, b in zip(raw, otp.encode(), strict=True)).decode()
 
 
-def root_token(client: hvac.Client, state_dir: Path) -> str:
-    """A root token for this run: from initialising a new server, else generated."""
+def root_token(client: hvac.Client, state_dir: Path, *, timeout: float = 30.0) -> str:
+    """A root token for this run: from initialising a new server, else generated; returns
+    once the server is active (unsealed and leading its raft cluster of one)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
     if not client.sys.is_initialized():
-        return initialise(client, state_dir)
+        token = initialise(client, state_dir)
+        wait_active(client, timeout)
+        return token
+    wait_active(client, timeout)
     return generate_root(client, state_dir)
+
+
+def wait_active(client: hvac.Client, timeout: float) -> None:
+    """Until ``sys/health`` says active: a new or restarted server unseals itself and
+    takes the raft leadership a moment after it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            health = client.sys.read_health_status(method="GET")
+        except (requests.exceptions.RequestException, hvac.exceptions.VaultError):
+            health = None
+        if (
+            isinstance(health, dict)
+            and health.get("initialized")
+            and not (health.get("sealed") or health.get("standby"))
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Vault at {client.url} did not become active within {timeout:g} s")
+        time.sleep(0.1)
 
 
 def write_operator_file(path: Path, addr: str, token: str) -> Path:
