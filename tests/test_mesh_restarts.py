@@ -141,6 +141,11 @@ def workdir() -> Iterator[Path]:
     unprivileged user when the tests run as root, and must reach its data directory."""
     path = Path(tempfile.mkdtemp(prefix="mcpmesh-restarts-"))
     yield path / "mesh"
+    # A failed run may leave backends behind (that is what the test provokes): stop them.
+    for pid_file in (path / "mesh").glob("*/*.pid"):
+        if process_alive(pid_file):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
     shutil.rmtree(path, ignore_errors=True)
 
 
