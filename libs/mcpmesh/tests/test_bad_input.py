@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 
@@ -200,6 +202,16 @@ async def test_initialize_as_notification_is_refused(raw: RawClient) -> None:
         ("localhost", "http://evil.example.com"),
         ("localhost", "null"),
         ("127.0.0.1.evil.example.com", None),
+        # Lenient splitting read these as "localhost" / "[::1]": a strict grammar refuses.
+        ("localhost:1@evil.com", None),
+        ("[::1]evil.com", None),
+        ("[::1]:80:80", None),
+        ("localhost:80x", None),
+        ("localhost", "http://localhost:1@evil.com"),
+        ("localhost", "http://user@localhost"),
+        ("localhost", "http://[::1]evil.com"),
+        ("localhost", "http://localhost/path"),
+        ("localhost", "http://localhost:99999999"),
     ],
 )
 async def test_dns_rebinding_is_403(raw: RawClient, host: str, origin: str | None) -> None:
@@ -213,6 +225,56 @@ async def test_dns_rebinding_is_403(raw: RawClient, host: str, origin: str | Non
     )
     assert response.status == 403
     assert "Mcp-Session-Id" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [("localhost:8080", None), ("[::1]:80", "http://[::1]:80"), ("LOCALHOST", "HTTP://LocalHost/")],
+)
+async def test_well_formed_local_hosts_are_allowed(
+    raw: RawClient, host: str, origin: str | None
+) -> None:
+    extra = {"Host": host} | ({"Origin": origin} if origin else {})
+    response = await raw.http.post(
+        raw.url,
+        data=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
+        headers={**JSON_AND_SSE, **extra},
+    )
+    assert response.status == 400  # past the guard: no session header yet
+    assert "Mcp-Session-Id" in (await response.text())
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("depth", [65, 1_000, 30_000])
+@pytest.mark.parametrize("where", ["params", "arguments"])
+async def test_deep_nesting_is_a_parse_error(raw: RawClient, depth: int, where: str) -> None:
+    """Past MCPMESH_MAX_JSON_DEPTH (64) the body is refused before msgspec recurses
+    (about 1,000 levels used to be HTTP 500 with a traceback)."""
+    await raw.initialize()
+    nested = _nested(depth)
+    if where == "params":
+        body = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":' + nested + b"}}"
+    else:
+        body = (
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'
+            b'{"name":"test_simple_text","arguments":{"x":' + nested + b"}}}"
+        )
+    response = await raw.post(body)
+    assert response.status == 400
+    error = await error_of(response)
+    assert error["code"] == -32700 and "nested deeper than 64" in error["message"]
+    await assert_still_serving(raw)
+
+
+async def test_nesting_within_the_limit_and_brackets_in_strings_pass(raw: RawClient) -> None:
+    await raw.initialize()
+    inside = "[" * 5000  # brackets in a string are not nesting
+    within = json.loads(_nested(60))
+    body = await raw.call("ping", {"_meta": {"s": inside, "n": within}})
+    assert body["result"] == {}
 
 
 async def test_localhost_origins_are_allowed(raw: RawClient) -> None:

@@ -40,6 +40,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True):
     allowed_origins: list[str] = []
     #: Largest request body accepted; bigger ones get 413.
     max_body_bytes: int = 4 * 1024 * 1024
+    #: Deepest nesting of JSON objects/arrays in one request (envelope included); deeper
+    #: bodies get a -32700 parse error before they are parsed.
+    max_json_depth: int = 64
     #: Sessions kept at once; the least recently used is ended past this.
     max_sessions: int = 10_000
     #: Seconds of inactivity after which a session ends.

@@ -7,6 +7,7 @@ are passed around and no byte is parsed twice.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -18,6 +19,15 @@ RequestId = int | str
 T = TypeVar("T")
 
 _EMPTY = Raw(b"{}")
+
+#: Deepest nesting of objects and arrays accepted in one inbound message, the envelope
+#: included (``ServerSettings.max_json_depth``). msgspec itself recurses and gives up near
+#: Python's recursion limit; a limit well below it keeps the refusal a clean error.
+MAX_DEPTH = 64
+#: A JSON string literal (the unrolled-loop form: linear, no backtracking).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_AS_PARENS = bytes.maketrans(b"[{]}", b"(())")
 
 
 class ErrorObject(Struct, omit_defaults=True):
@@ -69,13 +79,35 @@ _decoder = msgspec.json.Decoder(Message)
 _encoder = msgspec.json.Encoder()
 
 
-def decode_message(body: bytes) -> Message:
+def check_depth(body: bytes, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``max_depth`` (``PARSE_ERROR``), before parsing it.
+
+    The hot path is two C-speed byte counts: a body with at most ``max_depth`` brackets
+    cannot be nested deeper. Only a body with more is measured, by removing string
+    literals and peeling innermost ``()`` pairs once per level, at most ``max_depth`` + 1
+    passes, all inside ``bytes`` methods.
+    """
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return
+    shape = _STRING.sub(b"", body).translate(_AS_PARENS, _NOT_BRACKETS)
+    for _ in range(max_depth):
+        peeled = shape.replace(b"()", b"")
+        if len(peeled) == len(shape):
+            return
+        shape = peeled
+    if b"()" in shape:
+        raise McpError(PARSE_ERROR, f"Parse error: JSON nested deeper than {max_depth} levels")
+
+
+def decode_message(body: bytes, max_depth: int = MAX_DEPTH) -> Message:
     """Decode and validate one JSON-RPC message.
 
     Raises :class:`McpError` with ``PARSE_ERROR`` for bytes that are not JSON (invalid
-    UTF-8 included) and ``INVALID_REQUEST`` for JSON that is not one JSON-RPC message;
-    batches are refused, as MCP has had none since 2025-06-18.
+    UTF-8 included, or nested deeper than ``max_depth``) and ``INVALID_REQUEST`` for JSON
+    that is not one JSON-RPC message; batches are refused, as MCP has had none since
+    2025-06-18.
     """
+    check_depth(body, max_depth)
     try:
         message = _decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -86,6 +118,8 @@ def decode_message(body: bytes) -> Message:
         raise McpError(PARSE_ERROR, f"Parse error: {exc}") from None
     except UnicodeDecodeError:
         raise McpError(PARSE_ERROR, "Parse error: the body is not valid UTF-8") from None
+    except RecursionError:
+        raise McpError(PARSE_ERROR, "Parse error: JSON nested too deeply") from None
     if message.jsonrpc != "2.0":
         raise McpError(INVALID_REQUEST, 'Not a JSON-RPC 2.0 message: "jsonrpc" must be "2.0"')
     if message.method is not UNSET:
@@ -109,6 +143,8 @@ def decode_params(raw: Raw, type_: type[T]) -> T:
         raise invalid_params(f"Invalid params: {exc}") from None
     except UnicodeDecodeError:
         raise McpError(PARSE_ERROR, "Parse error: the params are not valid UTF-8") from None
+    except RecursionError:
+        raise invalid_params("Invalid params: nested too deeply") from None
 
 
 def encode_result(id_: RequestId, result: Any) -> bytes:

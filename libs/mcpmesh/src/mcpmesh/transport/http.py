@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import msgspec
 import structlog
@@ -46,6 +45,7 @@ from mcpmesh.protocol.types import CancelledParams, InitializeParams
 from mcpmesh.server.middleware import Middleware, compose
 from mcpmesh.server.service import Service
 from mcpmesh.transport.cluster import Cluster, ClusterUnavailable
+from mcpmesh.transport.hosts import host_name, origin_host
 from mcpmesh.transport.sessions import (
     MemorySessionStore,
     SessionRuntime,
@@ -86,13 +86,6 @@ def error_response(status: int, code: int, message: str) -> web.Response:
     return web.Response(
         status=status, body=encode_error(None, code, message), content_type="application/json"
     )
-
-
-def _host_name(host_port: str) -> str:
-    host_port = host_port.strip().lower()
-    if host_port.startswith("["):
-        return host_port[: host_port.find("]") + 1]
-    return host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
 
 
 def _accepts(accept: str, media_type: str) -> bool:
@@ -259,22 +252,19 @@ class McpEndpoint:
 
     def _check_origin(self, request: web.Request) -> web.Response | None:
         """DNS-rebinding guard: Host and Origin must name this server."""
-        if not self._allow_any_host and _host_name(request.host) not in self._allowed_hosts:
+        if not self._host_allowed(host_name(request.host)):
             return error_response(403, INVALID_REQUEST, f"Host not allowed: {request.host[:100]}")
         origin = request.headers.get("Origin")
         if origin is None:
             return None
         origin = origin.strip().lower().rstrip("/")
-        if origin in self._allowed_origins:
-            return None
-        host = urlsplit(origin).netloc
-        if (
-            origin != "null"
-            and host
-            and (self._allow_any_host or _host_name(host) in self._allowed_hosts)
-        ):
+        if origin in self._allowed_origins or self._host_allowed(origin_host(origin)):
             return None
         return error_response(403, INVALID_REQUEST, f"Origin not allowed: {origin[:100]}")
+
+    def _host_allowed(self, host: str | None) -> bool:
+        """A well-formed host (``None``: malformed) that this server answers to."""
+        return host is not None and (self._allow_any_host or host in self._allowed_hosts)
 
     async def _session(self, request: web.Request) -> SessionRuntime | web.Response:
         session_id = request.headers.get(SESSION_HEADER)
@@ -344,7 +334,7 @@ class McpEndpoint:
         except web.HTTPRequestEntityTooLarge:
             return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
         try:
-            message = decode_message(body)
+            message = decode_message(body, self.settings.max_json_depth)
         except McpError as exc:
             return error_response(400, exc.code, exc.message)
         if message.method == "initialize":
