@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import aiohttp
+import pytest
 
 from mcpmesh.embedded.process import free_port, port_open
 from mcpmesh.testing import RawClient, eventually, read_sse
@@ -34,7 +35,9 @@ SERVER = textwrap.dedent(
 )
 
 
-async def test_sigterm_lets_calls_finish_and_exits_zero() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+async def test_stop_signal_lets_calls_finish_and_exits_zero(signum: signal.Signals) -> None:
+    """SIGHUP (a closed terminal) is a graceful stop like SIGTERM, not a kill."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", SERVER, str(port), stdout=asyncio.subprocess.PIPE
@@ -55,7 +58,7 @@ async def test_sigterm_lets_calls_finish_and_exits_zero() -> None:
                 )
             )
             await asyncio.wait_for(_line(process, b"slow started\n"), 10)  # call in flight
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
             response = await asyncio.wait_for(call, 10)
             assert (await response.json())["result"]["content"][0]["text"] == "finished"
             # The GET stream ends (priming event, then a clean close).

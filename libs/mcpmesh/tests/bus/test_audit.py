@@ -188,3 +188,23 @@ async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -
         ("elicitation", "ask", "decline"),
         ("tool", "ask", "error"),
     ]
+
+
+async def test_audit_commands_fail_fast_on_a_refused_connection(capfd: Any) -> None:
+    """A stopped mesh's stale NATS URL: the command fails in seconds, once, with the
+    cause (nats-py used to retry forever, printing a traceback per attempt)."""
+    from mcpmesh.bus.audit import tail_command, verify_command
+    from mcpmesh.embedded.process import free_port
+
+    url = f"nats://127.0.0.1:{free_port()}"  # nothing listens there
+    for command in (verify_command(url, "t"), tail_command(url, "t", 5)):
+        started = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(20):
+                await command
+        except ConnectionError as exc:
+            assert "no NATS server answers" in str(exc) and "refused" in str(exc).lower()
+        else:
+            raise AssertionError("the command did not fail")
+        assert asyncio.get_running_loop().time() - started < 10
+    assert "Traceback" not in capfd.readouterr().err

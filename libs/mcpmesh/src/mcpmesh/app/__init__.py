@@ -195,7 +195,7 @@ async def serve(
     middleware: Sequence[Middleware] | None = None,
     authenticator: Authenticator | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
+    """Serve until SIGTERM/SIGINT/SIGHUP (or ``stop``), then shut down gracefully.
 
     Shutdown stops accepting connections, lets in-flight calls finish for up to
     ``shutdown_timeout`` seconds, ends the SSE streams and returns.
@@ -216,7 +216,8 @@ async def serve(
         on_ready(url)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: a closed terminal must shut down gracefully, not kill mid-call.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     await stop.wait()

@@ -302,15 +302,39 @@ async def verify_stream(js: Any, stream: str) -> Verdict:
 # ------------------------------------------------------------ the `mcpmesh audit` command
 
 
-async def _connect(url: str) -> NatsClient:
+async def _connect(url: str, timeout: float = 3.0) -> NatsClient:
+    """One connection for a CLI command: a refused or silent server fails in seconds.
+
+    nats-py retries forever inside its server selection when ``max_reconnect_attempts``
+    is 0 (``allow_reconnect=False`` does not stop it) and prints a traceback per try; a
+    positive limit, a quiet error callback and an overall deadline make it fail once,
+    with the cause.
+    """
     import nats as nats_module
 
-    return await nats_module.connect(
-        servers=[u.strip() for u in url.split(",") if u.strip()],
-        connect_timeout=3,
-        max_reconnect_attempts=0,
-        allow_reconnect=False,
-    )
+    failures: list[Exception] = []
+
+    async def remember(exc: Exception) -> None:
+        failures.append(exc)
+
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    try:
+        return await asyncio.wait_for(
+            nats_module.connect(
+                servers=servers,
+                connect_timeout=timeout,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.1,
+                error_cb=remember,
+            ),
+            timeout * (len(servers) * 2 + 1),
+        )
+    except (OSError, TimeoutError, nats_module.errors.Error) as exc:
+        cause = failures[-1] if failures else exc
+        raise ConnectionError(
+            f"no NATS server answers at {url}: {type(cause).__name__}: {cause}"
+        ) from None
 
 
 async def tail_command(url: str, prefix: str, count: int, stream: str | None = None) -> int:
