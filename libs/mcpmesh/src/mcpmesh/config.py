@@ -45,6 +45,13 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True):
     max_json_depth: int = 64
     #: Sessions kept at once; the least recently used is ended past this.
     max_sessions: int = 10_000
+    #: Largest ``capabilities`` (JSON bytes, ``experimental`` included) a client may store
+    #: in its session at initialize; more is -32602.
+    max_capabilities_bytes: int = 16 * 1024
+    #: Largest ``clientInfo`` (JSON bytes, icons included) a session may store.
+    max_client_info_bytes: int = 16 * 1024
+    #: Resource subscriptions one session may hold; more is -32602.
+    max_subscriptions: int = 256
     #: Seconds of inactivity after which a session ends.
     session_idle_timeout: float = 3600.0
     #: SSE events kept per session for ``Last-Event-ID`` resumption.

@@ -21,8 +21,13 @@ class Seconds(msgspec.Struct):
     seconds: float
 
 
-def build(stopped: asyncio.Event | None = None, started: asyncio.Event | None = None) -> Service:
-    service = Service("bus-test", version="0", settings=ServerSettings(sse_retry_ms=100))
+def build(
+    stopped: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+    settings: ServerSettings | None = None,
+) -> Service:
+    settings = settings or ServerSettings(sse_retry_ms=100)
+    service = Service("bus-test", version="0", settings=settings)
 
     @service.resource(WATCHED, name="watched")
     async def watched(ctx: Context) -> str:
@@ -215,3 +220,56 @@ async def test_nats_down_readyz_says_so_and_nothing_hangs(tmp_path: Any, replica
             assert asyncio.get_running_loop().time() - started < 3
     finally:
         await server.stop()
+
+
+def _ping(client: RawClient) -> Any:
+    return client.post({"jsonrpc": "2.0", "id": 9, "method": "ping"})
+
+
+async def test_evicted_session_is_gone_on_every_replica(
+    bus_settings: BusSettings, replica: Any
+) -> None:
+    """Past MCPMESH_MAX_SESSIONS on one replica the oldest session ends everywhere: its
+    KV entry is deleted, so no replica re-adopts it."""
+    capped = build(settings=ServerSettings(max_sessions=1))
+    async with (
+        replica(capped, bus_settings) as a,
+        replica(build(), bus_settings) as b,
+        aiohttp.ClientSession() as http,
+    ):
+        old, new = RawClient(http, a.url), RawClient(http, a.url)
+        await old.initialize()
+        await new.initialize()  # evicts `old` on A
+        on_b = at(http, b.url, old.session_id)
+
+        async def gone_everywhere() -> bool:
+            return (await _ping(old)).status == 404 and (await _ping(on_b)).status == 404
+
+        await eventually(gone_everywhere, timeout=5, message="the evicted session answered")
+        assert (await at(http, b.url, new.session_id).call("ping"))["result"] == {}
+
+
+async def test_expired_session_is_gone_on_every_replica(
+    bus_settings: BusSettings, replica: Any
+) -> None:
+    """The KV TTL drops an idle session without a delete through the watch; every
+    replica's cached copy (and live runtime) must end with it, not answer forever."""
+    short = msgspec.structs.replace(bus_settings, session_ttl=1.0)
+    async with (
+        replica(build(), short) as a,
+        replica(build(), short) as b,
+        aiohttp.ClientSession() as http,
+    ):
+        on_a = RawClient(http, a.url)
+        await on_a.initialize()
+        on_b = at(http, b.url, on_a.session_id)
+        await eventually(lambda: on_a.session_id in b.bus.store.states, timeout=5)
+
+        async def gone_everywhere() -> bool:
+            return (
+                on_a.session_id not in b.bus.store.states
+                and on_a.session_id not in a.endpoint.runtimes
+            )
+
+        await eventually(gone_everywhere, timeout=10, message="the expired session lingered")
+        assert (await _ping(on_a)).status == 404 and (await _ping(on_b)).status == 404

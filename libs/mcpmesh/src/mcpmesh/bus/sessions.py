@@ -68,10 +68,7 @@ class KvSessionStore:
             if entry is None:  # "caught up" marker
                 continue
             if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
-                self.states.pop(entry.key, None)
-                self.written.pop(entry.key, None)
-                if self.on_removed is not None:
-                    self.on_removed(entry.key)
+                self._drop(entry.key)
                 continue
             try:
                 state = _decode(entry.value)
@@ -90,10 +87,23 @@ class KvSessionStore:
             )
         return self.kv
 
+    def _expired(self, session_id: str, now: float) -> bool:
+        """No replica wrote the entry for a whole TTL: the bucket has dropped it (an
+        expiry sends no delete through the watch, so the cache must notice by itself)."""
+        return now - self.written.get(session_id, now) > self.ttl
+
+    def _drop(self, session_id: str) -> None:
+        self.states.pop(session_id, None)
+        self.written.pop(session_id, None)
+        if self.on_removed is not None:
+            self.on_removed(session_id)
+
     async def get(self, session_id: str) -> SessionState | None:
         state = self.states.get(session_id)
-        if state is not None:
+        if state is not None and not self._expired(session_id, time.monotonic()):
             return state
+        if state is not None:
+            self._drop(session_id)
         if not _SESSION_ID.fullmatch(session_id):
             return None
         kv = self._kv()
@@ -129,8 +139,11 @@ class KvSessionStore:
         self.written.pop(session_id, None)
 
     async def refresh(self, last_seen: dict[str, float]) -> None:
-        """Rewrite entries of sessions used since their last write, before the TTL ends them."""
+        """Rewrite entries of sessions used since their last write, before the TTL ends
+        them; forget cached sessions the TTL has ended (on every replica alike)."""
         now = time.monotonic()
+        for session_id in [sid for sid in self.states if self._expired(sid, now)]:
+            self._drop(session_id)
         for session_id, seen in last_seen.items():
             written = self.written.get(session_id, 0.0)
             state = self.states.get(session_id)

@@ -456,6 +456,14 @@ class Service(Generic[StateT]):
         )
 
     def initialize(self, params: InitializeParams) -> InitializeResult:
+        """The answer to ``initialize``; -32602 for a client that asks to store more than
+        a session may hold (its capabilities and info live as long as the session)."""
+        self._check_session_size(
+            "capabilities", params.capabilities, self.settings.max_capabilities_bytes
+        )
+        self._check_session_size(
+            "clientInfo", params.client_info, self.settings.max_client_info_bytes
+        )
         version = versions.negotiate(params.protocol_version)
         info = self.info
         if not versions.has_icons(version):
@@ -466,6 +474,14 @@ class Service(Generic[StateT]):
             server_info=info,
             instructions=self.instructions,
         )
+
+    @staticmethod
+    def _check_session_size(field: str, value: object, limit: int) -> None:
+        size = len(msgspec.json.encode(value))
+        if size > limit:
+            raise invalid_params(
+                f"Invalid params: {field} is {size} bytes; a session holds at most {limit}"
+            )
 
     def prepare(
         self,
@@ -600,6 +616,12 @@ class Service(Generic[StateT]):
         if not self._known_uri(uri):
             raise resource_not_found(uri)
         if uri not in ctx.session.subscriptions:
+            limit = self.settings.max_subscriptions
+            if len(ctx.session.subscriptions) >= limit:
+                raise invalid_params(
+                    f"This session already has {limit} subscriptions, the most it may hold; "
+                    "unsubscribe from one first"
+                )
             ctx.session.subscriptions.append(uri)
             await self._save(ctx.session)
         return EmptyResult()

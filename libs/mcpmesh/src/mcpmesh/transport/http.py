@@ -284,7 +284,7 @@ class McpEndpoint:
                     INVALID_REQUEST,
                     "Session not found: it ended or never existed; initialize again",
                 )
-            runtime = self._adopt(state)
+            runtime = await self._adopt(state)
         else:
             self.runtimes.move_to_end(session_id)
         runtime.last_seen = time.monotonic()
@@ -304,14 +304,22 @@ class McpEndpoint:
             )
         return runtime
 
-    def _adopt(self, state: SessionState) -> SessionRuntime:
+    async def _adopt(self, state: SessionState) -> SessionRuntime:
         replica = self.cluster.replica_id if self.cluster is not None else None
         runtime = SessionRuntime(state, self.settings.event_store_size, replica)
         self.runtimes[state.id] = runtime
         while len(self.runtimes) > self.settings.max_sessions:
-            _, oldest = self.runtimes.popitem(last=False)
-            oldest.end()
+            await self._evict(next(iter(self.runtimes)))
         return runtime
+
+    async def _evict(self, session_id: str) -> None:
+        """Past ``max_sessions`` the least recently used session ends everywhere: its
+        state leaves the store (the KV entry, with the bus), not only this replica."""
+        try:
+            await self.end_session(session_id)
+        except ClusterUnavailable:
+            log.warning("evicted_session_not_deleted", session=session_id[:8])
+            self.forget_session(session_id)
 
     # ------------------------------------------------------------ POST
 
@@ -354,12 +362,12 @@ class McpEndpoint:
             return error_response(400, INVALID_REQUEST, "initialize must be a request with an id")
         try:
             params = decode_params(message.params, InitializeParams)
+            result = self.service.initialize(params)
         except McpError as exc:
             return web.Response(
                 body=encode_error(message.request_id, exc.code, exc.message),
                 content_type="application/json",
             )
-        result = self.service.initialize(params)
         state = SessionState(
             id=new_session_id(),
             protocol_version=result.protocol_version,
@@ -372,7 +380,7 @@ class McpEndpoint:
             await self.store.put(state)
         except ClusterUnavailable as exc:
             return unavailable_response(exc)
-        self._adopt(state)
+        await self._adopt(state)
         log.info(
             "session_started",
             session=state.id[:8],
