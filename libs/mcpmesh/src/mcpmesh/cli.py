@@ -20,7 +20,9 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(ServerSettings, host=args.host, port=args.port)
         factory = registry.load_factory(args.service)
-        configure_logging(args.service, settings.log_level, settings.log_json)
+        configure_logging(
+            args.service, settings.log_level, settings.log_json, settings.log_repeat_seconds
+        )
         service = factory(settings)
     except (SettingsError, LookupError) as exc:
         print(f"mcpmesh serve: {exc}", file=sys.stderr)

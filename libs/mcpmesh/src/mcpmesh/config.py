@@ -43,6 +43,15 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: Deepest nesting of JSON objects/arrays in one request (envelope included); deeper
     #: bodies get a -32700 parse error before they are parsed.
     max_json_depth: int = 64
+    #: Seconds a connection may sit without a request in progress (idle keep-alive, or
+    #: still sending its request line and headers) before it is closed. SSE streams are
+    #: responses in progress (with their own keep-alives): not affected.
+    idle_timeout: float = 30.0
+    #: Seconds a client gets to send a whole request body; slower is 408.
+    body_timeout: float = 30.0
+    #: Open connections at once; at the cap the longest idle one is closed to admit a
+    #: new one (503 when all are busy). Lowered to the fd limit minus 128 if above it.
+    max_connections: int = 1000
     #: Sessions kept at once; the least recently used is ended past this.
     max_sessions: int = 10_000
     #: Largest ``capabilities`` (JSON bytes, ``experimental`` included) a client may store
@@ -68,6 +77,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: str = "info"
     #: JSON log lines (true) or human-readable ones (false).
     log_json: bool = True
+    #: Identical log lines within this many seconds are folded into the next one
+    #: (``repeated: N``) instead of flooding the log; 0 keeps every line.
+    log_repeat_seconds: float = 10.0
 
 
 def _coerce(raw: str, annotation: Any) -> Any:

@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiohttp
+import msgspec
 from aiohttp import web
 
-from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
+from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app, start_serving
 from mcpmesh.server.context import StateT
 from mcpmesh.server.service import Service
 from mcpmesh.transport.http import McpEndpoint
@@ -52,16 +53,14 @@ async def serve_in_background(
     service: Service[StateT], store: SessionStore | None = None
 ) -> AsyncIterator[RunningService[StateT]]:
     app = create_app(service, store=store)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
-    await runner.setup()
     sock = bind_socket("127.0.0.1", 0)
-    site = web.SockSite(runner, sock)
-    await site.start()
+    settings = msgspec.structs.replace(service.settings, shutdown_timeout=5.0)
+    serving = await start_serving(app, sock, settings)
     port = sock.getsockname()[1]
     try:
         yield RunningService(f"http://localhost:{port}{MCP_PATH}", app, service)
     finally:
-        await runner.cleanup()
+        await serving.stop()
 
 
 JSON_AND_SSE = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 from aiohttp import web
 
+from mcpmesh.app.connections import guard_connections, start_serving
 from mcpmesh.app.health import add_health_routes
 from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings, load_settings
@@ -34,7 +35,7 @@ log = structlog.get_logger("mcpmesh.app")
 MCP_PATH = "/mcp"
 ENDPOINT_KEY = web.AppKey("endpoint", McpEndpoint)
 
-__all__ = ["ENDPOINT_KEY", "MCP_PATH", "bind_socket", "create_app", "serve"]
+__all__ = ["ENDPOINT_KEY", "MCP_PATH", "bind_socket", "create_app", "serve", "start_serving"]
 
 
 @runtime_checkable
@@ -106,6 +107,7 @@ def create_app(
     )
     # aiohttp enforces the body limit while reading; the endpoint turns it into 413.
     app = web.Application(client_max_size=settings.max_body_bytes)
+    guard_connections(app, settings)
     app[ENDPOINT_KEY] = endpoint
     app.router.add_post(MCP_PATH, endpoint.handle_post)
     app.router.add_get(MCP_PATH, endpoint.handle_get)
@@ -202,13 +204,8 @@ async def serve(
     """
     settings = settings or service.settings
     app = create_app(service, settings, store, middleware=middleware, authenticator=authenticator)
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
-    )
-    await runner.setup()
     sock = bind_socket(settings.host, settings.port)
-    site = web.SockSite(runner, sock)
-    await site.start()
+    serving = await start_serving(app, sock, settings)
     host, port = sock.getsockname()[:2]
     url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}{MCP_PATH}"
     log.info("listening", url=url, tools=len(service.tools))
@@ -222,6 +219,6 @@ async def serve(
             loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("shutting_down")
-    await runner.cleanup()
+    await serving.stop()
     log.info("stopped")
     sys.stderr.flush()

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, MutableMapping
+from typing import Any
 
 import structlog
 
@@ -17,19 +21,80 @@ Processor = structlog.typing.Processor
 EXTRA_PROCESSORS: list[Processor] = []
 
 
-def configure_logging(service: str, level: str = "info", json: bool = True) -> None:
+class RepeatFolder:
+    """Folds identical log lines: the first passes, copies within ``window`` seconds are
+    counted and dropped, and the next one after the window carries ``repeated: N`` (how
+    many were folded). A flood (an accept loop failing thousands of times a second) is
+    then one line per window, and nothing is lost from the record but the copies.
+
+    One instance serves as a structlog processor (keyed on the whole event, before the
+    timestamp) and as a :class:`logging.Filter` for the standard library's loggers.
+    """
+
+    _MAX_KEYS = 1024
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        #: key -> (when the last line with this key was let through, copies dropped since)
+        self._seen: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
+
+    def admit(self, key: Hashable) -> int | None:
+        """``None``: drop this line; else let it through, with this many folded before."""
+        now = self.clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self.window:
+            self._seen[key] = (last[0], last[1] + 1)
+            return None
+        self._seen[key] = (now, 0)
+        self._seen.move_to_end(key)
+        while len(self._seen) > self._MAX_KEYS:
+            self._seen.popitem(last=False)
+        return last[1] if last is not None else 0
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if self.window <= 0:
+            return event_dict
+        folded = self.admit(repr(sorted(event_dict.items(), key=lambda item: item[0])))
+        if folded is None:
+            raise structlog.DropEvent
+        if folded:
+            event_dict["repeated"] = f"… repeated {folded} times"
+        return event_dict
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.window <= 0:
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        key = (record.name, record.levelno, record.getMessage(), repr(error))
+        folded = self.admit(key)
+        if folded is None:
+            return False
+        if folded:
+            record.msg = f"{record.getMessage()} (… repeated {folded} times)"
+            record.args = None
+        return True
+
+
+def configure_logging(
+    service: str, level: str = "info", json: bool = True, repeat_window: float = 10.0
+) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
     renderer: Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    folder = RepeatFolder(repeat_window)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            folder,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             *EXTRA_PROCESSORS,
             renderer,
         ],
@@ -39,3 +104,5 @@ def configure_logging(service: str, level: str = "info", json: bool = True) -> N
     )
     structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(folder)

@@ -88,6 +88,15 @@ def error_response(status: int, code: int, message: str) -> web.Response:
     )
 
 
+def _too_slow(seconds: float) -> web.Response:
+    """408 for a body still arriving after ``seconds``; the connection is closed."""
+    response = error_response(
+        408, INVALID_REQUEST, f"Request body not received within {seconds:g} seconds"
+    )
+    response.force_close()
+    return response
+
+
 def _accepts(accept: str, media_type: str) -> bool:
     major = media_type.split("/", 1)[0]
     for item in accept.split(","):
@@ -338,9 +347,12 @@ class McpEndpoint:
         if request.content_length is not None and request.content_length > limit:
             return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.settings.body_timeout):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
+        except TimeoutError:
+            return _too_slow(self.settings.body_timeout)
         try:
             message = decode_message(body, self.settings.max_json_depth)
         except McpError as exc:
