@@ -326,10 +326,22 @@ class Sandbox:
             raise
 
     def _open_root(self, root: Root) -> int:
-        try:
-            fd = os.open(root.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            raise NotFound(f"The allowed directory {shown(root.base)} is not available.") from None
+        """The root's descriptor, opened from ``/`` one component at a time without
+        following links: ``root.base`` is a canonical path (no links) when configured, so
+        a link found on the way now is a swap (a directory↔link exchange of the root or
+        one of its parents), refused rather than followed out."""
+        fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        for name in [p for p in root.base.split("/") if p]:
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                os.close(fd)
+                raise NotFound(
+                    f"The allowed directory {shown(root.base)} is not available (missing, or "
+                    "replaced by a link)."
+                ) from None
+            os.close(fd)
+            fd = child
         for name in root.parts:
             try:
                 child = os.open(name, _DIR_FLAGS, dir_fd=fd)

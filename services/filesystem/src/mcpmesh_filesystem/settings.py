@@ -22,6 +22,9 @@ class FilesystemSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: Read-only by default: the write tools are not even listed unless this is true.
     #: (``MCPMESH_FS_READ_ONLY=false``, its old inverse, still works, deprecated.)
     write: bool = False
+    #: Every write asks the user first (an elicitation through the client, answered with
+    #: a real boolean ``true``). ``false`` is for unattended use: writes run unasked.
+    confirm_writes: bool = True
     #: Largest part of one file a read returns; longer files are cut and say so.
     max_file_bytes: int = 4 * MiB
     #: Largest total of file text one call returns (read_multiple_files, searches).

@@ -95,7 +95,9 @@ def list_with_sizes(dir_fd: int, path: str, max_entries: int, sort_by: str) -> S
         size = None
         if kind == "file":
             try:
-                size = e.stat(follow_symlinks=False).st_size
+                # fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW): the entry in the directory
+                # that was listed, never a path the kernel would resolve again.
+                size = os.stat(e.name, dir_fd=dir_fd, follow_symlinks=False).st_size
             except OSError:
                 size = None
         listed.append(Entry(name=shown(e.name), type=kind, size=size))
