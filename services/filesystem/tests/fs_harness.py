@@ -53,19 +53,32 @@ def make_app(roots: list[Path], **overrides: Any) -> Service[Filesystem]:
     return create(ServerSettings(client_request_timeout=5), fs=fs)
 
 
+#: How the test user answers a write's confirmation: tick the box (the default), or not.
+CONFIRM = types.ElicitResult(action="accept", content={"confirm": True})
+
+
 @contextlib.asynccontextmanager
 async def open_session(
     url: str,
     *,
     client_roots: list[str] | None = None,
     messages: list[Any] | None = None,
+    answer: types.ElicitResult | None = CONFIRM,
+    questions: list[str] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialized official-SDK session to ``url``.
 
     ``client_roots`` (a list the test may change later) makes the client declare the
     roots capability and answer ``roots/list`` from it; ``messages`` collects the
-    server's notifications.
+    server's notifications. ``answer`` is the user's reply to every confirmation
+    (``None``: the client has no elicitation capability); ``questions`` collects them.
     """
+
+    async def confirm(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        if questions is not None:
+            questions.append(params.message)
+        assert answer is not None
+        return answer
 
     async def list_roots(context: Any) -> types.ListRootsResult:
         return types.ListRootsResult(roots=[types.Root(uri=uri) for uri in client_roots or []])
@@ -76,6 +89,7 @@ async def open_session(
 
     async with sdk_session(
         url,
+        elicitation=confirm if answer is not None else None,
         roots=list_roots if client_roots is not None else None,
         messages=on_message if messages is not None else None,
     ) as session:
@@ -88,11 +102,19 @@ async def connect(
     *,
     client_roots: list[str] | None = None,
     messages: list[Any] | None = None,
+    answer: types.ElicitResult | None = CONFIRM,
+    questions: list[str] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """Serve ``app`` on loopback (the real aiohttp stack) and open one session to it."""
     async with (
         serve_in_background(app) as running,
-        open_session(running.url, client_roots=client_roots, messages=messages) as session,
+        open_session(
+            running.url,
+            client_roots=client_roots,
+            messages=messages,
+            answer=answer,
+            questions=questions,
+        ) as session,
     ):
         yield session
 

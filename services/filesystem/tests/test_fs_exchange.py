@@ -123,7 +123,9 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
 
 
 @requires_exchange
-@pytest.mark.parametrize(("tool", "arguments"), CALLS, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("tool", "arguments"), CALLS, ids=lambda v: v if isinstance(v, str) else ""
+)
 async def test_tool_never_shows_or_touches_outside_under_exchange(
     root: Path, exchanging: Path, tool: str, arguments: dict[str, Any]
 ) -> None:

@@ -10,7 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from fs_harness import connect, make_app, ok, open_session, refused
+from mcp import types
 
 from mcpmesh.embedded.process import free_port, port_open
 from mcpmesh.testing import eventually, text_of
@@ -244,3 +246,71 @@ async def test_a_write_failing_midway_leaves_the_old_file_intact(
     assert target.read_bytes() == before
     assert leftovers(root) == []
     assert (root / "small.txt").read_text() == "fits"
+
+
+WRITES = [
+    ("write_file", {"path": "new.txt", "content": "new"}),
+    ("write_file", {"path": "hello.txt", "content": "replaced"}),
+    ("edit_file", {"path": "hello.txt", "edits": [{"oldText": "hello", "newText": "bye"}]}),
+    ("create_directory", {"path": "made/deeper"}),
+    ("move_file", {"source": "hello.txt", "destination": "moved.txt"}),
+]
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize(("tool", "arguments"), WRITES, ids=[w[0] for w in WRITES])
+async def test_every_write_asks_first(root: Path, tool: str, arguments: dict) -> None:
+    """README and .env.example promise it: a write runs only after a ticked yes."""
+    questions: list[str] = []
+    async with connect(make_app([root], write=True), questions=questions) as session:
+        await ok(session, tool, arguments)
+    assert len(questions) == 1 and arguments.get("path", arguments.get("source")) in questions[0]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        types.ElicitResult(action="decline"),
+        types.ElicitResult(action="cancel"),
+        types.ElicitResult(action="accept", content={"confirm": False}),
+        None,  # a client that cannot ask (no elicitation capability)
+    ],
+    ids=["decline", "cancel", "unticked", "cannot-ask"],
+)
+@pytest.mark.parametrize(("tool", "arguments"), WRITES, ids=[w[0] for w in WRITES])
+async def test_a_write_not_confirmed_changes_nothing(
+    root: Path, tool: str, arguments: dict, answer: types.ElicitResult | None
+) -> None:
+    before = _tree(root)
+    async with connect(make_app([root], write=True), answer=answer) as session:
+        result = await session.call_tool(tool, arguments)
+    text = text_of(result)
+    assert result.is_error and ("Not done" in text or "nothing was done" in text), text
+    assert _tree(root) == before
+
+
+async def test_unattended_writes_ask_nothing(root: Path) -> None:
+    """MCPMESH_FS_CONFIRM_WRITES=false: for unattended use, writes run unasked."""
+    questions: list[str] = []
+    app = make_app([root], write=True, confirm_writes=False)
+    async with connect(app, answer=None, questions=questions) as session:
+        await ok(session, "write_file", {"path": "new.txt", "content": "new"})
+    assert questions == [] and (root / "new.txt").read_text() == "new"
+
+
+async def test_dry_run_edit_asks_nothing(root: Path) -> None:
+    questions: list[str] = []
+    async with connect(make_app([root], write=True), questions=questions) as session:
+        arguments = {
+            "path": "hello.txt",
+            "edits": [{"oldText": "hello", "newText": "bye"}],
+            "dryRun": True,
+        }
+        await ok(session, "edit_file", arguments)
+    assert questions == []

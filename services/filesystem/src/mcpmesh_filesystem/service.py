@@ -350,6 +350,13 @@ def _register_reads(service: Service[Filesystem]) -> None:
         return ToolResult.text(text, structured=result)
 
 
+async def _confirm_write(ctx: Context[Filesystem], question: str) -> None:
+    """Ask the user before a write (``MCPMESH_FS_CONFIRM_WRITES``, on by default): only a
+    ticked boolean ``true`` lets it run; anything else is the library's "not done"."""
+    if ctx.state.fs.confirm_writes:
+        await ctx.confirm(question)
+
+
 def _register_writes(service: Service[Filesystem]) -> None:
 
     @service.tool(destructive=True, idempotent=True, open_world=False)
@@ -358,6 +365,10 @@ def _register_writes(service: Service[Filesystem]) -> None:
         renamed over it: readers see the old or the new file, never a mix). The file
         keeps its permissions. Parent directories must exist (see create_directory)."""
         roots = await ctx.state.session_roots(ctx)
+        size = len(args.content.encode())
+        await _confirm_write(
+            ctx, f"Write {size} bytes to {shown(args.path)}, replacing it if it exists?"
+        )
         return await ctx.state.offload(
             writing.write_file,
             ctx.state.sandbox,
@@ -374,6 +385,9 @@ def _register_writes(service: Service[Filesystem]) -> None:
         must match exactly one place; otherwise nothing is changed. dryRun only shows the
         diff. The file is replaced atomically and keeps its permissions."""
         roots = await ctx.state.session_roots(ctx)
+        if not args.dry_run:
+            count = len(args.edits)
+            await _confirm_write(ctx, f"Apply {count} edit(s) to {shown(args.path)}?")
         edit = functools.partial(
             writing.edit_file,
             dry_run=args.dry_run,
@@ -389,6 +403,7 @@ def _register_writes(service: Service[Filesystem]) -> None:
     async def create_directory(ctx: Context[Filesystem], args: PathArgs) -> DirectoryCreated:
         """Create a directory and any missing parents; an existing one is fine."""
         roots = await ctx.state.session_roots(ctx)
+        await _confirm_write(ctx, f"Create the directory {shown(args.path)} (and missing parents)?")
         return await ctx.state.offload(
             writing.create_directory, ctx.state.sandbox, roots, args.path, path=args.path
         )
@@ -397,6 +412,7 @@ def _register_writes(service: Service[Filesystem]) -> None:
     async def move_file(ctx: Context[Filesystem], args: MoveArgs) -> Moved:
         """Move or rename a file or directory. Refuses when the destination exists."""
         roots = await ctx.state.session_roots(ctx)
+        await _confirm_write(ctx, f"Move {shown(args.source)} to {shown(args.destination)}?")
         return await ctx.state.offload(
             writing.move_file,
             ctx.state.sandbox,
