@@ -14,8 +14,10 @@ from collections.abc import Callable, Hashable, MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp import http_exceptions, web
 
 Processor = structlog.typing.Processor
+_CLIENT_ERRORS = (http_exceptions.HttpProcessingError, web.RequestPayloadError)
 
 #: Extra processors run just before rendering (redaction registers itself here).
 EXTRA_PROCESSORS: list[Processor] = []
@@ -78,6 +80,21 @@ class RepeatFolder:
         return True
 
 
+def quiet_client_errors(record: logging.LogRecord) -> bool:
+    """aiohttp logs every malformed request a client sends (bad framing, duplicate
+    headers, an undecodable body) as an ERROR with a traceback: a flood anyone can cause,
+    and noise that hides real errors. Such a record becomes one WARNING line naming the
+    problem; the client already got its 400."""
+    error = record.exc_info[1] if record.exc_info else None
+    if record.name.startswith("aiohttp") and isinstance(error, _CLIENT_ERRORS):
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        record.msg = f"{record.getMessage()}: {type(error).__name__}: {first_line}"[:500]
+        record.args = None
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
 def configure_logging(
     service: str, level: str = "info", json: bool = True, repeat_window: float = 10.0
 ) -> None:
@@ -105,4 +122,5 @@ def configure_logging(
     structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
     for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet_client_errors)  # first: the folder then sees one line
         handler.addFilter(folder)

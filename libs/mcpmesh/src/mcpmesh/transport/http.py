@@ -353,6 +353,8 @@ class McpEndpoint:
             return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
         except TimeoutError:
             return _too_slow(self.settings.body_timeout)
+        except web.RequestPayloadError as exc:  # bad chunking, undecodable Content-Encoding
+            return error_response(400, INVALID_REQUEST, f"The request body is unreadable: {exc}")
         try:
             message = decode_message(body, self.settings.max_json_depth)
         except McpError as exc:
