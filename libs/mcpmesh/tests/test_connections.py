@@ -179,6 +179,7 @@ def test_repeated_stdlib_log_records_are_folded() -> None:
 
     kept = [r for r in (record() for _ in range(500)) if folder.filter(r)]
     assert len(kept) == 1
+    assert folder.filter(kept[0]), "a second handler must see the same decision"
     clock.advance(11.0)
     later = record()
     assert folder.filter(later) and "repeated 499 times" in later.getMessage()

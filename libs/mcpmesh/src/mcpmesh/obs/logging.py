@@ -17,6 +17,7 @@ import structlog
 from aiohttp import http_exceptions, web
 
 Processor = structlog.typing.Processor
+_FOLD_DECISION = "_mcpmesh_fold_decision"
 _CLIENT_ERRORS = (http_exceptions.HttpProcessingError, web.RequestPayloadError)
 
 #: Extra processors run just before rendering (redaction registers itself here).
@@ -69,9 +70,14 @@ class RepeatFolder:
     def filter(self, record: logging.LogRecord) -> bool:
         if self.window <= 0:
             return True
+        # One record reaches every root handler: decide once, so handlers agree.
+        decided = getattr(record, _FOLD_DECISION, None)
+        if decided is not None:
+            return bool(decided)
         error = record.exc_info[1] if record.exc_info else None
         key = (record.name, record.levelno, record.getMessage(), repr(error))
         folded = self.admit(key)
+        setattr(record, _FOLD_DECISION, folded is not None)
         if folded is None:
             return False
         if folded:
