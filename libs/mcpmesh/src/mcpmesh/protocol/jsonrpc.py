@@ -83,19 +83,23 @@ def check_depth(body: bytes, max_depth: int = MAX_DEPTH) -> None:
     """Refuse JSON nested deeper than ``max_depth`` (``PARSE_ERROR``), before parsing it.
 
     The hot path is two C-speed byte counts: a body with at most ``max_depth`` brackets
-    cannot be nested deeper. Only a body with more is measured, by removing string
-    literals and peeling innermost ``()`` pairs once per level, at most ``max_depth`` + 1
-    passes, all inside ``bytes`` methods.
+    cannot be nested deeper. Only a body with more is measured, inside ``bytes`` methods:
+    string literals removed, brackets kept, then a run of ``max_depth`` + 1 openers
+    refuses at once; otherwise innermost ``()`` pairs are peeled once per level, at most
+    ``max_depth`` passes.
     """
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return
     shape = _STRING.sub(b"", body).translate(_AS_PARENS, _NOT_BRACKETS)
+    too_deep = b"(" * (max_depth + 1)  # the usual attack: one long run of openers
     for _ in range(max_depth):
+        if too_deep in shape:
+            break
         peeled = shape.replace(b"()", b"")
         if len(peeled) == len(shape):
             return
         shape = peeled
-    if b"()" in shape:
+    if too_deep in shape or b"()" in shape:
         raise McpError(PARSE_ERROR, f"Parse error: JSON nested deeper than {max_depth} levels")
 
 
