@@ -18,11 +18,15 @@ from nats.js import api
 
 from mcpmesh import Context, Service
 from mcpmesh.bus.audit import (
+    CHAIN_HEADER,
+    CHECKPOINT_HEADER,
     HASH_HEADER,
     PREV_HEADER,
+    SEQ_HEADER,
     AuditEvent,
+    StoredEvent,
     audit_stream_name,
-    read_events,
+    read_stream,
     verify_stream,
 )
 from mcpmesh.bus.settings import BusSettings
@@ -79,7 +83,7 @@ async def make_events(bus_settings: BusSettings, replica: Any) -> None:
         await asyncio.gather(*calls)
         await clients[0].call("tools/call", {"name": "nope", "arguments": {}})
         for r in (a, b):
-            await asyncio.wait_for(r.bus.auditor.queue.join(), 10)
+            await asyncio.wait_for(r.bus.auditor.flushed(), 10)
 
 
 async def test_chain_from_two_replicas_is_intact_and_keeps_no_raw_arguments(
@@ -90,10 +94,15 @@ async def test_chain_from_two_replicas_is_intact_and_keeps_no_raw_arguments(
     try:
         js = nc.jetstream()
         stream = audit_stream_name(bus_settings.prefix)
-        stored = [e async for e in read_events(js, stream)]
+        stored = [e async for e in read_stream(js, stream) if not e.checkpoint]
         events = [msgspec.json.decode(s.body, type=AuditEvent) for s in stored]
         assert len(events) == 21
-        assert {e.replica for e in events} and len({e.replica for e in events}) == 2
+        # One chain per replica, each numbered from 1 without holes.
+        chains = {s.chain for s in stored}
+        assert len(chains) == 2 and len({e.replica for e in events}) == 2
+        for chain in chains:
+            seqs = sorted(s.seq for s in stored if s.chain == chain)
+            assert seqs == list(range(1, len(seqs) + 1))
         assert sum(e.outcome == "ok" for e in events) == 20
         assert any(e.tool == "nope" and e.outcome.startswith("rejected") for e in events)
         assert all(e.service == "audit-test" and e.arguments_sha256 for e in events)
@@ -101,28 +110,38 @@ async def test_chain_from_two_replicas_is_intact_and_keeps_no_raw_arguments(
         assert all(len(e.session or "") == 32 for e in events)  # a digest, not the id
         verdict = await verify_stream(js, stream)
         assert verdict.ok and verdict.checked == 21, verdict.problems
+        # The replicas stopped: each chain ends in a final checkpoint covering all of it.
+        assert all(c.final and c.covered == c.events for c in verdict.chains)
     finally:
         await nc.close()
     done = cli(bus_settings, "verify")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "intact: 21 events" in done.stdout
+    assert "audit trail intact: 21 events checked in 2 chains" in done.stdout
+    assert "checkpoints are UNSIGNED" in done.stdout  # no Vault here: said plainly
     tail = cli(bus_settings, "tail", "-n", "3")
     lines = [json.loads(line) for line in tail.stdout.splitlines()]
-    assert [line["seq"] for line in lines] == [19, 20, 21]
+    assert [line["stream_seq"] for line in lines] == [21, 22, 23]
 
 
 async def copy_stream(js: Any, source: str, target: str, alter: Any) -> None:
-    """An attacker's rewrite: the same events into a new stream, ``alter`` applied."""
+    """An attacker's rewrite: the same messages into a new stream, ``alter`` applied."""
     await js.add_stream(api.StreamConfig(name=target, subjects=[f"{target}.x"]))
-    async for stored in read_events(js, source):
-        changed = alter(stored.seq, stored.body)
+    async for stored in read_stream(js, source):
+        changed = alter(stored)
         if changed is None:
             continue
-        await js.publish(
-            f"{target}.x",
-            changed,
-            headers={PREV_HEADER: stored.prev, HASH_HEADER: stored.hash},
-        )
+        await js.publish(f"{target}.x", changed.body, headers=headers_of(changed))
+
+
+def headers_of(stored: StoredEvent) -> dict[str, str]:
+    if stored.checkpoint:
+        return {CHAIN_HEADER: stored.chain, CHECKPOINT_HEADER: "1"}
+    return {
+        CHAIN_HEADER: stored.chain,
+        SEQ_HEADER: str(stored.seq),
+        PREV_HEADER: stored.prev,
+        HASH_HEADER: stored.hash,
+    }
 
 
 async def test_verify_catches_an_altered_and_a_removed_event(
@@ -133,12 +152,22 @@ async def test_verify_catches_an_altered_and_a_removed_event(
     nc = await nats.connect(bus_settings.url)
     try:
         js = nc.jetstream()
+        async for first in read_stream(js, source):
+            chain = first.chain
+            break
 
-        def altered(seq: int, body: bytes) -> bytes:
-            return body.replace(b'"outcome":"ok"', b'"outcome":"error"') if seq == 7 else body
+        def altered(stored: StoredEvent) -> StoredEvent:
+            if stored.chain == chain and stored.seq == 7 and not stored.checkpoint:
+                body = stored.body.replace(b'"outcome":"ok"', b'"outcome":"error"')
+                return msgspec.structs.replace(stored, body=body)
+            return stored
+
+        def cut(stored: StoredEvent) -> StoredEvent | None:
+            hit = stored.chain == chain and stored.seq == 5 and not stored.checkpoint
+            return None if hit else stored
 
         await copy_stream(js, source, f"{source}_ALTERED", altered)
-        await copy_stream(js, source, f"{source}_CUT", lambda s, b: None if s == 5 else b)
+        await copy_stream(js, source, f"{source}_CUT", cut)
         # The real stream refuses the simplest tampering outright.
         try:
             await js.delete_msg(source, 3)
@@ -150,10 +179,12 @@ async def test_verify_catches_an_altered_and_a_removed_event(
         await nc.close()
     done = cli(bus_settings, "verify", "--stream", f"{source}_ALTERED")
     assert done.returncode == 1
-    assert "event 7: its content does not match its hash (altered)" in done.stdout
-    cut = cli(bus_settings, "verify", "--stream", f"{source}_CUT")
-    assert cut.returncode == 1
-    assert "its prev does not match" in cut.stdout
+    assert f"chain {chain}: event 7 (stream seq" in done.stdout
+    assert "its content does not match its hash (altered)" in done.stdout
+    assert "BROKEN" in done.stdout
+    cut_run = cli(bus_settings, "verify", "--stream", f"{source}_CUT")
+    assert cut_run.returncode == 1
+    assert f"chain {chain}: event 5 was removed" in cut_run.stdout
 
 
 async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -> None:
@@ -175,11 +206,12 @@ async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -
             if event.data and event.json().get("id") == 3:
                 assert event.json()["result"]["content"][0]["text"] == "no"
                 break
-        await asyncio.wait_for(a.bus.auditor.queue.join(), 10)
+        await asyncio.wait_for(a.bus.auditor.flushed(), 10)
     nc = await nats.connect(bus_settings.url)
     try:
         js = nc.jetstream()
-        stored = [e async for e in read_events(js, audit_stream_name(bus_settings.prefix))]
+        stream = audit_stream_name(bus_settings.prefix)
+        stored = [e async for e in read_stream(js, stream) if not e.checkpoint]
     finally:
         await nc.close()
     events = [msgspec.json.decode(s.body, type=AuditEvent) for s in stored]

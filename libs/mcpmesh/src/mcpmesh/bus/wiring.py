@@ -6,8 +6,9 @@ import asyncio
 
 import structlog
 
-from mcpmesh.bus.audit import Auditor, stream_config
-from mcpmesh.bus.cluster import Bus, ensure_stream
+from mcpmesh.bus.audit import Auditor, ensure_audit_stream, stream_config
+from mcpmesh.bus.cluster import Bus
+from mcpmesh.bus.names import rate_bucket, token
 from mcpmesh.bus.policy import MemoryRateLimiter, SamplingPolicy, llm_backend
 from mcpmesh.bus.sampling import BusSampler, KvRateLimiter, SamplingBroker
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
@@ -39,12 +40,18 @@ def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettin
     auditor = Auditor(
         bus.nc,
         bus.prefix,
-        service.name,
+        token(service.name),
         bus.replica_id,
         raw_arguments=settings.audit_raw_arguments,
         buffer=settings.audit_buffer,
+        when_full=settings.audit_when_full,
+        wait_seconds=settings.audit_wait_seconds,
         timeout=settings.request_timeout,
+        checkpoint_events=settings.audit_checkpoint_events,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+        signer=getattr(service.secrets, "sign_checkpoint", None),
     )
+    service.audit_gates.append(auditor.admit)
     service.audit_hooks.append(auditor.record)
     limiter = SharedRateLimiter(sampling, settings.request_timeout)
     service.sampling_policy = SamplingPolicy(sampling, limiter)
@@ -57,12 +64,12 @@ def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettin
 
     async def on_ready() -> None:
         js = bus.nc.jetstream(timeout=settings.request_timeout)
-        await ensure_stream(
+        await ensure_audit_stream(
             js, stream_config(bus.prefix, settings.audit_max_events, settings.audit_max_age_days)
         )
         auditor.start()
         kv = await js.create_key_value(
-            bucket=f"{bus.prefix}_sampling_rate", ttl=sampling.rate_window * 2, history=1
+            bucket=rate_bucket(bus.prefix, service.name), ttl=sampling.rate_window * 2, history=1
         )
         limiter.shared = KvRateLimiter(kv, sampling.rate_limit, sampling.rate_window)
         if backend is not None:

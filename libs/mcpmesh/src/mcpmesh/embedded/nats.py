@@ -82,12 +82,16 @@ async def start_nats(home: Path, port: int | None = None, timeout: float = 20.0)
     return NatsServer(process, port, store)
 
 
-def running_mesh_nats_url() -> str | None:
-    """The NATS URL of the ``mcpmesh up`` running from this work directory, if any."""
+def running_mesh_nats() -> tuple[str | None, str | None]:
+    """The NATS URL of the ``mcpmesh up`` running from this work directory, and the seed
+    file template (``…/{service}.nk``) of its credentials, if any."""
+    home = mesh_workdir() / "nats"
     try:
-        return (mesh_workdir() / "nats" / "url").read_text().strip() or None
+        url = (home / "url").read_text().strip() or None
     except OSError:
-        return None
+        return None, None
+    seeds = home / "credentials"
+    return url, str(seeds / "{service}.nk") if (seeds / "operator.nk").is_file() else None
 
 
 async def nats_starter(workdir: Path, env: dict[str, str]) -> tuple[NatsServer, dict[str, str]]:

@@ -132,6 +132,9 @@ class Service:
         self.sampling_policy: SamplingPolicy | None = None
         #: Audit trail of tool calls, sampling and elicitation (the bus's audit stream).
         self.audit_hooks: list[AuditHook] = []
+        #: Awaited before a tool runs while auditing is on: each waits for room in its
+        #: audit buffer or raises (the call is refused, never run unrecorded).
+        self.audit_gates: list[Callable[[], Awaitable[None]]] = []
         #: Credentials for handlers (``ctx.secrets``); set by the service factory.
         self.secrets: Any = None
         #: Applied to every tool result before it leaves (secret redaction registers here).
@@ -410,6 +413,8 @@ class Service:
         params = decode_params(message.params, CallToolParams)
         if not self.audit_hooks:
             return await self._run_tool(session, message, channel, params)
+        for gate in self.audit_gates:
+            await gate()
         started = time.perf_counter()
         outcome = "failed"
         try:
