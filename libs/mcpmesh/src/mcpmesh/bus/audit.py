@@ -2,18 +2,20 @@
 
 Every replica writes its own chain, so replicas never wait on one another: chain id
 ``<service>.<replica>``, subject ``P.audit.<service>.<replica>``, all in the JetStream
-stream ``P_AUDIT`` (file storage; delete and purge denied). Each event's headers carry
-its place in the chain — ``Mcp-Audit-Chain``, ``Mcp-Audit-Seq`` (1, 2, …),
-``Mcp-Audit-Prev`` (the hash before it) and ``Mcp-Audit-Hash`` = SHA-256 over prev,
-chain, seq and the body — and ``Nats-Msg-Id`` = ``<chain>:<seq>``, so a publish retried
+stream ``P_AUDIT`` (file storage; delete and purge denied). Each event has its place in
+its chain: seq 1, 2, … and hash = SHA-256 over the previous hash, chain, seq and the
+event's JSON. A message holds a block of consecutive events of one chain (one JSON
+object a line); its headers say where it sits — ``Mcp-Audit-Chain``, ``Mcp-Audit-Seq``
+(the first event's seq), ``Mcp-Audit-Prev`` (the hash before it), ``Mcp-Audit-Hash``
+(its last event's hash) — and ``Nats-Msg-Id`` = ``<chain>:<seq>``, so a publish retried
 after a lost acknowledgement is stored once.
 
-Nothing is dropped: the hot path appends the event to a buffer; a publisher sends up to
-:data:`WINDOW` events at once (JetStream async publishes) and waits for every
-acknowledgement, publishing again what was not acknowledged — through a NATS outage
-too. A call is admitted only while the buffer has room; when it is full the call waits
-for room (``audit_when_full = "wait"``, up to ``audit_wait_seconds``) or is refused at
-once (``"fail"``) — with a clear error, before it runs.
+Nothing is dropped, at full speed: the hot path appends the event to a buffer; a
+publisher sends up to :data:`WINDOW` blocks at once (JetStream async publishes) and
+waits for every acknowledgement, publishing again what was not acknowledged — through a
+NATS outage too. A call is admitted only while the buffer has room; when it is full the
+call waits for room (``audit_when_full = "wait"``, up to ``audit_wait_seconds``) or is
+refused at once (``"fail"``) — with a clear error, before it runs.
 
 Checkpoints (every ``audit_checkpoint_events`` events or ``audit_checkpoint_seconds``, and
 at shutdown) name a chain's head (seq, hash), signed with the service's OpenBao/Vault
@@ -58,8 +60,12 @@ HASH_HEADER = "Mcp-Audit-Hash"
 #: Present (``1``) on checkpoint messages; their body is a :class:`Checkpoint`.
 CHECKPOINT_HEADER = "Mcp-Audit-Checkpoint"
 GENESIS = "0" * 64
-#: Events in flight (published, not yet acknowledged) per replica.
-WINDOW = 1024
+#: Messages in flight (published, not yet acknowledged) per replica.
+WINDOW = 256
+#: Most events in one message (a block of consecutive events of one chain). Under load
+#: blocks fill up, so JetStream stores and acknowledges one message per BLOCK events;
+#: when calls are few each event goes out alone, at once.
+BLOCK = 64
 
 #: ``async (data) -> signature``: the service's Transit signing call.
 Signer = Callable[[bytes], Awaitable[str]]
@@ -300,12 +306,12 @@ class Auditor:
                 self._has_events.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._has_events.wait(), self.checkpoint_seconds)
-            batch = self._seal(min(len(self.pending), WINDOW))
-            if batch:
-                await self._send(js, batch)
-                for _ in batch:
+            taken = min(len(self.pending), WINDOW * BLOCK)
+            if taken:
+                await self._send(js, self._seal(taken))
+                for _ in range(taken):
                     self.pending.popleft()
-                self.published += len(batch)
+                self.published += taken
                 if len(self.pending) < self.buffer:
                     self._has_room.set()
             due = self._seq - self._checkpointed >= self.checkpoint_events or (
@@ -315,21 +321,26 @@ class Auditor:
                 await self._checkpoint()
 
     def _seal(self, count: int) -> list[_Sealed]:
-        """Chain the first ``count`` buffered events (they stay buffered until acked)."""
+        """Chain the first ``count`` buffered events into blocks of up to :data:`BLOCK`
+        (the events stay buffered until their block is acknowledged)."""
         sealed = []
-        for index in range(count):
-            body = msgspec.json.encode(self.pending[index])
-            seq = self._seq + 1
-            head = chain_hash(self._head, self.chain, seq, body)
+        events = itertools.islice(self.pending, count)
+        for _ in range(0, count, BLOCK):
+            first, prev = self._seq + 1, self._head
+            lines = []
+            for event in itertools.islice(events, BLOCK):
+                line = msgspec.json.encode(event)
+                self._seq += 1
+                self._head = chain_hash(self._head, self.chain, self._seq, line)
+                lines.append(line)
             headers = {
                 CHAIN_HEADER: self.chain,
-                SEQ_HEADER: str(seq),
-                PREV_HEADER: self._head,
-                HASH_HEADER: head,
-                api.Header.MSG_ID: f"{self.chain}:{seq}",
+                SEQ_HEADER: str(first),
+                PREV_HEADER: prev,
+                HASH_HEADER: self._head,
+                api.Header.MSG_ID: f"{self.chain}:{first}",
             }
-            sealed.append(_Sealed(body, headers))
-            self._seq, self._head = seq, head
+            sealed.append(_Sealed(b"\n".join(lines), headers))
         return sealed
 
     async def _send(self, js: Any, batch: list[_Sealed]) -> None:
@@ -400,12 +411,14 @@ class Auditor:
 
 
 class StoredEvent(msgspec.Struct, kw_only=True):
-    """One message of the audit stream: an event of a chain, or a checkpoint."""
+    """One message of the audit stream: a block of a chain's events, or a checkpoint."""
 
     stream_seq: int
     chain: str
+    #: The block's first event's sequence in its chain.
     seq: int
     prev: str
+    #: The hash of the block's last event.
     hash: str
     body: bytes
     checkpoint: bool = False
@@ -427,11 +440,31 @@ class StoredEvent(msgspec.Struct, kw_only=True):
             checkpoint=headers.get(CHECKPOINT_HEADER) == "1",
         )
 
-    def event(self) -> AuditEvent | None:
-        try:
-            return msgspec.json.decode(self.body, type=AuditEvent)
-        except msgspec.DecodeError:
-            return None
+    @property
+    def lines(self) -> list[bytes]:
+        return self.body.split(b"\n") if self.body else []
+
+    @property
+    def last(self) -> int:
+        """The block's last event's sequence."""
+        return self.seq + len(self.lines) - 1
+
+    def hashes(self) -> list[str]:
+        """Each event's hash, recomputed from the content (the last must be ``hash``)."""
+        head, out = self.prev, []
+        for offset, line in enumerate(self.lines):
+            head = chain_hash(head, self.chain, self.seq + offset, line)
+            out.append(head)
+        return out
+
+    def events(self) -> list[AuditEvent | None]:
+        out: list[AuditEvent | None] = []
+        for line in self.lines:
+            try:
+                out.append(msgspec.json.decode(line, type=AuditEvent))
+            except msgspec.DecodeError:
+                out.append(None)
+        return out
 
     def as_checkpoint(self) -> Checkpoint | None:
         try:
@@ -439,15 +472,23 @@ class StoredEvent(msgspec.Struct, kw_only=True):
         except msgspec.DecodeError:
             return None
 
-    def record(self) -> dict[str, Any]:
-        """The JSON line ``audit export`` writes (a SIEM's view of this message)."""
-        line: dict[str, Any] = {"stream_seq": self.stream_seq, "chain": self.chain}
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON lines ``audit export`` writes: one per event (with its place in the
+        chain) or checkpoint (with its signature) — what a SIEM stores."""
+        base: dict[str, Any] = {"stream_seq": self.stream_seq, "chain": self.chain}
         if self.checkpoint:
-            line["checkpoint"] = msgspec.to_builtins(self.as_checkpoint())
-            return line
-        line.update(seq=self.seq, prev=self.prev, hash=self.hash)
-        line["event"] = msgspec.to_builtins(self.event())
-        return line
+            return [{**base, "checkpoint": msgspec.to_builtins(self.as_checkpoint())}]
+        prevs = [self.prev, *self.hashes()]
+        return [
+            {
+                **base,
+                "seq": self.seq + offset,
+                "prev": prevs[offset],
+                "hash": prevs[offset + 1],
+                "event": msgspec.to_builtins(event),
+            }
+            for offset, event in enumerate(self.events())
+        ]
 
 
 async def read_stream(
@@ -573,23 +614,25 @@ async def verify_events(
 
 async def _verify_chain(
     name: str,
-    events: list[StoredEvent],
+    blocks: list[StoredEvent],
     points: list[tuple[StoredEvent, Checkpoint]],
     check_signature: SignatureCheck | None,
     retention_cut: bool,
 ) -> tuple[ChainReport, list[str], bool]:
     problems: list[str] = []
-    at: dict[int, list[StoredEvent]] = collections.defaultdict(list)
-    for stored in events:
-        if chain_hash(stored.prev, name, stored.seq, stored.body) != stored.hash:
+    #: Blocks by their last event's seq (a checkpoint names a block's last event).
+    ending: dict[int, list[StoredEvent]] = collections.defaultdict(list)
+    for block in blocks:
+        hashes = block.hashes()
+        if not hashes or hashes[-1] != block.hash:
             problems.append(
-                f"chain {name}: event {stored.seq} (stream seq {stored.stream_seq}): its "
-                "content does not match its hash (altered)"
+                f"chain {name}: {_events(block.seq, block.last)} (stream seq "
+                f"{block.stream_seq}): the content does not match its hash (altered)"
             )
             continue
-        if stored.event() is None:
-            problems.append(f"chain {name}: event {stored.seq}: not a readable audit event")
-        at[stored.seq].append(stored)
+        if None in block.events():
+            problems.append(f"chain {name}: {_events(block.seq, block.last)}: unreadable")
+        ending[block.last].append(block)
     service = name.rsplit(".", 1)[0]
     anchors: list[Checkpoint] = []
     unsigned = False
@@ -597,95 +640,102 @@ async def _verify_chain(
         if point.signature is None:
             unsigned = True
             anchors.append(point)
-        elif check_signature is None or await check_signature(
-            service, point.signed_data(), point.signature
-        ):
+        elif check_signature is None or await check_signature(service, point.signed_data(), point.signature):
             anchors.append(point)
         else:
             problems.append(
                 f"chain {name}: checkpoint at event {point.seq} (stream seq "
                 f"{stored.stream_seq}): its signature does not verify (forged checkpoint)"
             )
-    lowest = min(at, default=1)
+    floor = min((b.seq for bs in ending.values() for b in bs), default=1) if retention_cut else 1
     genuine: dict[int, str] = {}
     for point in sorted(anchors, key=lambda p: -p.seq):
-        problems.extend(_walk_back(name, point, at, genuine, lowest if retention_cut else 1))
+        problems.extend(_walk_back(name, point, ending, genuine, floor))
     covered = max((p.seq for p in anchors), default=0)
-    for seq, candidates in sorted(at.items()):
-        if seq > covered:
-            continue
-        for stored in candidates:
-            if genuine.get(seq) not in (None, stored.hash):
+    for last, candidates in sorted(ending.items()):
+        for block in candidates:
+            if last <= covered and genuine.get(last) != block.hash:
                 problems.append(
-                    f"chain {name}: event {seq} (stream seq {stored.stream_seq}) is forged: "
-                    "the checkpoint does not cover it"
+                    f"chain {name}: {_events(block.seq, last)} (stream seq {block.stream_seq}) "
+                    "forged: no signed checkpoint covers it"
                 )
     final = next((p for p in anchors if p.final), None)
-    tail = sorted(s for s in at if s > covered)
+    tail = sorted((b for bs in ending.values() for b in bs if b.last > covered), key=_order)
     if final is not None and tail:
         problems.extend(
-            f"chain {name}: event {s} (stream seq {at[s][0].stream_seq}) is forged: it follows "
-            "the chain's final checkpoint"
-            for s in tail
+            f"chain {name}: {_events(b.seq, b.last)} (stream seq {b.stream_seq}) forged: "
+            "after the chain's final checkpoint"
+            for b in tail
         )
         tail = []
     if covered:
         start, head = covered + 1, genuine.get(covered)
     else:
-        start, head = (tail[0], None) if retention_cut and tail else (1, GENESIS)
-    problems.extend(_check_tail(name, tail, at, start, head))
+        start, head = (tail[0].seq, None) if retention_cut and tail else (1, GENESIS)
+    problems.extend(_check_tail(name, tail, start, head))
+    distinct = {(b.seq, b.hash): len(b.lines) for bs in ending.values() for b in bs}
     report = ChainReport(
         chain=name,
-        events=len({s for s in at}),
+        events=sum(distinct.values()),
         covered=covered,
-        unsigned_tail=(tail[0], tail[-1]) if tail else None,
+        unsigned_tail=(tail[0].seq, tail[-1].last) if tail else None,
         signed=bool(anchors) and not unsigned and check_signature is not None,
         final=final is not None,
     )
     return report, problems, unsigned
 
 
+def _events(first: int, last: int) -> str:
+    return f"event {first}" if first == last else f"events {first}..{last}"
+
+
+def _order(block: StoredEvent) -> tuple[int, int]:
+    return block.seq, block.stream_seq
+
+
 def _walk_back(
     name: str,
     point: Checkpoint,
-    at: dict[int, list[StoredEvent]],
+    ending: dict[int, list[StoredEvent]],
     genuine: dict[int, str],
     floor: int,
 ) -> list[str]:
-    """Follow ``prev`` links down from a checkpoint, marking the genuine event of each seq."""
-    problems = []
-    want, seq = point.hash, point.seq
-    while seq >= floor and seq >= 1:
-        if seq in genuine:
-            if genuine[seq] != want:
-                problems.append(f"chain {name}: two checkpoints disagree about event {seq}")
-            return problems
-        match = next((s for s in at.get(seq, []) if s.hash == want), None)
+    """Follow ``prev`` links down from a checkpoint, marking the genuine block ends."""
+    want, last = point.hash, point.seq
+    while last >= floor and last >= 1:
+        if last in genuine:
+            if genuine[last] != want:
+                return [f"chain {name}: two checkpoints disagree about event {last}"]
+            return []
+        match = next((b for b in ending.get(last, []) if b.hash == want), None)
         if match is None:
-            state = "replaced (forged)" if at.get(seq) else "removed"
-            problems.append(f"chain {name}: event {seq} was {state}")
-            return problems
-        genuine[seq] = want
-        want, seq = match.prev, seq - 1
-    if seq == 0 and want != GENESIS:
-        problems.append(f"chain {name}: event 1 does not start at the genesis hash")
-    return problems
+            below = max((s for s in ending if s < last), default=floor - 1)
+            gone = _events(below + 1, last)
+            state = "replaced (forged)" if ending.get(last) else "removed"
+            return [f"chain {name}: {gone} {'was' if below + 1 == last else 'were'} {state}"]
+        genuine[last] = want
+        want, last = match.prev, match.seq - 1
+    if last == 0 and want != GENESIS:
+        return [f"chain {name}: event 1 does not start at the genesis hash"]
+    return []
 
 
-def _check_tail(
-    name: str, tail: list[int], at: dict[int, list[StoredEvent]], expected: int, head: str | None
-) -> list[str]:
-    """The events after the last checkpoint: consecutive, linked, one per sequence."""
+def _check_tail(name: str, tail: list[StoredEvent], expected: int, head: str | None) -> list[str]:
+    """The blocks after the last checkpoint: consecutive, linked, one per sequence."""
     problems = []
-    for seq in tail:
-        if seq != expected:
-            problems.append(f"chain {name}: events {expected}..{seq - 1} were removed")
-        if len({s.hash for s in at[seq]}) > 1:
-            problems.append(f"chain {name}: event {seq} exists twice, differently (forged)")
-        stored = at[seq][0]
-        if head is not None and stored.prev != head:
-            problems.append(f"chain {name}: event {seq}: its prev does not match the event before")
-        head, expected = stored.hash, seq + 1
+    seen: dict[int, str] = {}
+    for block in tail:
+        if seen.get(block.seq) not in (None, block.hash):
+            problems.append(f"chain {name}: event {block.seq} exists twice, differently (forged)")
+            continue
+        if block.seq in seen:
+            continue  # the same block stored twice (a retried publish): harmless
+        seen[block.seq] = block.hash
+        if block.seq > expected:
+            problems.append(f"chain {name}: {_events(expected, block.seq - 1)} removed")
+        if head is not None and block.prev != head:
+            problems.append(f"chain {name}: event {block.seq}: its prev does not match")
+        head, expected = block.hash, block.last + 1
     return problems
 
 

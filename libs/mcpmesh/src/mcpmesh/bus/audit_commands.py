@@ -76,7 +76,7 @@ def transit_check() -> tuple[SignatureCheck | None, str | None]:
 
 
 async def tail_command(settings: BusSettings, count: int, stream: str | None = None) -> int:
-    """Print the last ``count`` messages (events and checkpoints) as JSON lines."""
+    """Print the last ``count`` messages (blocks of events, checkpoints) as JSON lines."""
     nc = await _connect(settings)
     try:
         js = nc.jetstream(timeout=5)
@@ -84,7 +84,8 @@ async def tail_command(settings: BusSettings, count: int, stream: str | None = N
         info = await js.stream_info(name)
         start = max(info.state.first_seq, info.state.last_seq - count + 1, 1)
         async for stored in read_stream(js, name, start=start):
-            print(msgspec.json.encode(stored.record()).decode(), flush=True)
+            for record in stored.records():
+                print(msgspec.json.encode(record).decode(), flush=True)
     finally:
         await nc.close()
     return 0
@@ -150,7 +151,8 @@ async def export_command(
         name = stream or audit_stream_name(settings.prefix)
         stored: StoredEvent
         async for stored in read_stream(js, name, start=start, since=since, follow=follow):
-            out.write(msgspec.json.encode(stored.record()).decode() + "\n")
+            for record in stored.records():
+                out.write(msgspec.json.encode(record).decode() + "\n")
             if follow:
                 out.flush()
         out.flush()
