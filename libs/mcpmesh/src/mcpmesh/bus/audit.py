@@ -640,7 +640,9 @@ async def _verify_chain(
         if point.signature is None:
             unsigned = True
             anchors.append(point)
-        elif check_signature is None or await check_signature(service, point.signed_data(), point.signature):
+        elif check_signature is None or await check_signature(
+            service, point.signed_data(), point.signature
+        ):
             anchors.append(point)
         else:
             problems.append(

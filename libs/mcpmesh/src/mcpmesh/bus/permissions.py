@@ -1,0 +1,161 @@
+"""NATS credentials and per-service permissions: the server config the mesh runs with.
+
+Every component has its own NKEY user (Ed25519; the server keeps only public keys, the
+component proves it holds the seed by signing the server's nonce): one per service and
+one ``operator`` (the CLI, bootstrap). A service ``S`` may publish and subscribe only on
+what carries its name (see :mod:`mcpmesh.bus.names`):
+
+* ``P.S.>`` — routing between its replicas (answers, pings, cancellations);
+* ``P.events.S.>`` and the JetStream API of its stream ``P_EVENTS_S``;
+* ``P.audit.S.>`` — its own audit chains (publish only), the audit stream's info and
+  creation when it is missing (never update, delete or purge);
+* ``$KV.P_sessions_S.>``, ``$KV.P_sampling_rate_S.>`` and their streams' API;
+* ``P.sampling.request`` (ask the broker, or be it) and replies to requests it received;
+* ``_INBOX.P.S.>`` — replies to its own requests, no one else's.
+
+Deleting or purging a stream or bucket is allowed to no service: only ``operator``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import nkeys
+
+from mcpmesh.bus.audit import audit_stream_name
+from mcpmesh.bus.connect import inbox_prefix
+from mcpmesh.bus.names import RESERVED, events_stream, rate_bucket, sessions_bucket, token
+from mcpmesh.bus.sampling import request_subject
+
+OPERATOR = "operator"
+
+
+def _stream_api(stream: str, *, create: bool = True) -> list[str]:
+    """What a service may ask JetStream about a stream it owns (no delete, no purge)."""
+    api = "$JS.API"
+    allowed = [
+        f"{api}.STREAM.INFO.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}.>",
+        f"{api}.CONSUMER.DELETE.{stream}.>",
+        f"{api}.CONSUMER.INFO.{stream}.>",
+        f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    ]
+    if create:
+        allowed += [f"{api}.STREAM.CREATE.{stream}", f"{api}.STREAM.UPDATE.{stream}"]
+    return allowed
+
+
+def service_permissions(prefix: str, service: str) -> dict[str, Any]:
+    """The ``permissions`` block of service ``service``'s NATS user."""
+    name = token(service)
+    if name in RESERVED or name == OPERATOR:
+        raise ValueError(f"a service cannot be named {name!r} (a shared NATS subject)")
+    buckets = [sessions_bucket(prefix, service), rate_bucket(prefix, service)]
+    audit = audit_stream_name(prefix)
+    publish = [
+        f"{prefix}.{name}.>",
+        f"{prefix}.events.{name}.>",
+        f"{prefix}.audit.{name}.>",
+        request_subject(prefix),
+        "$JS.API.INFO",
+        *(f"$KV.{bucket}.>" for bucket in buckets),
+        *(api for bucket in buckets for api in _stream_api(f"KV_{bucket}")),
+        *_stream_api(events_stream(prefix, service)),
+        # The audit stream: its info, and creating it when missing (an existing one is
+        # the operator's: a create with another configuration is refused by JetStream).
+        f"$JS.API.STREAM.INFO.{audit}",
+        f"$JS.API.STREAM.CREATE.{audit}",
+    ]
+    subscribe = [
+        f"{prefix}.{name}.>",
+        request_subject(prefix),
+        f"{inbox_prefix(prefix, name)}.>",
+    ]
+    return {
+        "publish": {
+            "allow": publish,
+            "deny": ["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>"],
+        },
+        "subscribe": {"allow": subscribe},
+        # Answering a request it received (routed answers, pings, the sampling broker).
+        "allow_responses": True,
+    }
+
+
+def operator_permissions() -> dict[str, Any]:
+    return {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
+
+
+class Credentials:
+    """One NKEY seed file per component in a private directory (0700, files 0600)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def seed_file(self, name: str) -> Path:
+        return self.directory / f"{name}.nk"
+
+    @property
+    def template(self) -> str:
+        """For ``MCPMESH_NATS_NKEY_SEED_FILE``: ``{service}`` stands for the name."""
+        return str(self.directory / "{service}.nk")
+
+    def ensure(self, names: Iterable[str]) -> dict[str, str]:
+        """A seed for each name (kept if one exists); returns their public keys."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        public = {}
+        for name in names:
+            path = self.seed_file(name)
+            if not path.is_file():
+                seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "wb") as file:
+                    file.write(seed + b"\n")
+            public[name] = public_key(path)
+        return public
+
+
+def public_key(seed_file: Path) -> str:
+    key = nkeys.from_seed(bytearray(seed_file.read_bytes().strip()))
+    try:
+        return str(key.public_key.decode())
+    finally:
+        key.wipe()
+
+
+def server_config(
+    prefix: str,
+    public_keys: dict[str, str],
+    *,
+    tls: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The auth (and TLS) part of a nats-server config: one NKEY user per component,
+    ``operator`` unrestricted, every other name a service with its own permissions."""
+    users = [
+        {
+            "nkey": key,
+            "permissions": operator_permissions()
+            if name == OPERATOR
+            else service_permissions(prefix, name),
+        }
+        for name, key in sorted(public_keys.items())
+    ]
+    config: dict[str, Any] = {"authorization": {"users": users}}
+    if tls:
+        config["tls"] = dict(tls)
+    return config
+
+
+def write_server_config(path: Path, config: dict[str, Any]) -> Path:
+    """nats-server reads JSON as its config format (a JSON object is valid config)."""
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
