@@ -209,6 +209,8 @@ class Auditor:
         #: Events acknowledged by JetStream, and checkpoints written.
         self.published = 0
         self.checkpoints = 0
+        #: Calls waiting for room in the buffer right now.
+        self.waiting = 0
         self._seq = 0
         self._head = GENESIS
         self._checkpointed = 0
@@ -227,8 +229,12 @@ class Auditor:
         if len(self.pending) < self.buffer:
             return
         if self.when_full == "wait":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._has_room.wait(), self.wait_seconds)
+            self.waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._has_room.wait(), self.wait_seconds)
+            finally:
+                self.waiting -= 1
             if len(self.pending) < self.buffer:
                 return
         raise AuditUnavailable(
