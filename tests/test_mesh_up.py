@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+import nats
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -60,6 +61,34 @@ async def use(url: str) -> dict[str, object]:
         return {"tools": tools, "error": result.is_error, "text": result.content[0].text}
 
 
+async def check_zero_trust(workdir: Path) -> None:
+    """NATS admits only the mesh's own NKEYs (0600 seeds), and the audit trail of the
+    calls above verifies, the Vault-backed services' chains under signed checkpoints."""
+    credentials = workdir / "nats" / "credentials"
+    assert (credentials / "operator.nk").stat().st_mode & 0o777 == 0o600
+    assert (credentials / "github.nk").stat().st_mode & 0o777 == 0o600
+    url = (workdir / "nats" / "url").read_text().strip()
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(url, max_reconnect_attempts=0, allow_reconnect=False)
+    env = {**os.environ, "MCPMESH_WORKDIR": str(workdir)}
+    env.pop("MCPMESH_NATS_URL", None)
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:  # the first checkpoints come within MCPMESH_NATS_AUDIT_CHECKPOINT_SECONDS
+        verify = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mcpmesh", "audit", "verify",
+            stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out = (await verify.communicate())[0].decode()
+        assert verify.returncode == 0, out
+        signed = re.search(
+            r"^chain postgres\.\w+: \d+ events, [1-9]\d* covered by signed", out, re.M
+        )
+        if signed:
+            break
+        assert asyncio.get_running_loop().time() < deadline, out
+        await asyncio.sleep(0.5)
+
+
 @pytest.mark.timeout(180)
 async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
@@ -92,6 +121,7 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         assert "test_simple_text" in results["fixture"]["tools"]
         for name in SERVICES - PROBES.keys():
             assert not results[name]["error"], f"{name} lists no tools"
+        await check_zero_trust(tmp_path / "mesh")
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

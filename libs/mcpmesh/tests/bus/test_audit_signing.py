@@ -191,7 +191,10 @@ async def test_forged_events_and_checkpoints_are_caught(
             wrong_key = msgspec.structs.replace(
                 fake, seq=98, hash="e" * 64, signature=await slack.sign_checkpoint(data)
             )
-            for point in (fake, wrong_key):
+            # And an unsigned one claiming the forged event: with Vault at hand it counts
+            # for nothing (anyone can write an unsigned checkpoint).
+            unsigned = Checkpoint(chain=chain, seq=forged, hash="d" * 64, time=0.0)
+            for point in (fake, wrong_key, unsigned):
                 await js.publish(
                     f"{settings.prefix}.audit.{chain}",
                     msgspec.json.encode(point),

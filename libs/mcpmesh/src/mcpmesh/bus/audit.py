@@ -215,6 +215,7 @@ class Auditor:
         self._head = GENESIS
         self._checkpointed = 0
         self._checkpoint_time = time.monotonic()
+        self._sign_failed = False
         self._has_events = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -387,10 +388,13 @@ class Auditor:
             try:
                 signature = await self.signer(checkpoint_data(self.chain, seq, head))
             except Exception as exc:
-                # The next checkpoint covers these events too (the chain links them).
-                log.warning("audit_checkpoint_unsigned", error=f"{type(exc).__name__}: {exc}")
-                self._checkpoint_time = time.monotonic()
-                return
+                # Written unsigned: a verifier with Vault does not count it (the next
+                # signed checkpoint covers these events too, the chain links them).
+                if not self._sign_failed:
+                    log.warning("audit_checkpoint_unsigned", error=f"{type(exc).__name__}: {exc}")
+                self._sign_failed = True
+            else:
+                self._sign_failed = False
         point = Checkpoint(
             chain=self.chain, seq=seq, hash=head, time=time.time(), signature=signature, final=final
         )
@@ -602,7 +606,8 @@ async def verify_events(
         any_unsigned |= unsigned
     if any_unsigned:
         notes.append(
-            "checkpoints are UNSIGNED (no Vault Transit key: single-process dev): the chains "
+            "some checkpoints are UNSIGNED (no Vault Transit key for the service, e.g. "
+            "single-process dev): those chains "
             "show loss and damage, not forgery by someone who can publish on NATS"
         )
     for report in reports:
@@ -644,8 +649,11 @@ async def _verify_chain(
     unsigned = False
     for stored, point in points:
         if point.signature is None:
+            # Without Vault at hand every checkpoint counts (and verify says they are
+            # unsigned); with it an unsigned one proves nothing: anyone could write it.
             unsigned = True
-            anchors.append(point)
+            if check_signature is None:
+                anchors.append(point)
         elif check_signature is None or await check_signature(
             service, point.signed_data(), point.signature
         ):
