@@ -18,8 +18,10 @@ Deleting or purging a stream or bucket is allowed to no service: only ``operator
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -95,18 +97,21 @@ def operator_permissions() -> dict[str, Any]:
 
 
 class Credentials:
-    """One NKEY seed file per component in a private directory (0700, files 0600)."""
+    """One NKEY seed file per component in a private directory (0700, files 0600):
+    ``<name>.nk``, or ``<name>/seed.nk`` (``per_directory``: a container mounts only its
+    own directory)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, per_directory: bool = False) -> None:
         self.directory = directory
+        self.pattern = "{service}/seed.nk" if per_directory else "{service}.nk"
 
     def seed_file(self, name: str) -> Path:
-        return self.directory / f"{name}.nk"
+        return self.directory / self.pattern.replace("{service}", name)
 
     @property
     def template(self) -> str:
         """For ``MCPMESH_NATS_NKEY_SEED_FILE``: ``{service}`` stands for the name."""
-        return str(self.directory / "{service}.nk")
+        return str(self.directory / self.pattern)
 
     def ensure(self, names: Iterable[str]) -> dict[str, str]:
         """A seed for each name (kept if one exists); returns their public keys."""
@@ -115,6 +120,8 @@ class Credentials:
         public = {}
         for name in names:
             path = self.seed_file(name)
+            if path.parent != self.directory:
+                path.parent.mkdir(mode=0o700, exist_ok=True)
             if not path.is_file():
                 seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -136,7 +143,7 @@ def server_config(
     prefix: str,
     public_keys: dict[str, str],
     *,
-    tls: dict[str, str] | None = None,
+    tls: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The auth (and TLS) part of a nats-server config: one NKEY user per component,
     ``operator`` unrestricted, every other name a service with its own permissions."""
@@ -159,3 +166,48 @@ def write_server_config(path: Path, config: dict[str, Any]) -> Path:
     """nats-server reads JSON as its config format (a JSON object is valid config)."""
     path.write_text(json.dumps(config, indent=2) + "\n")
     return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mcpmesh.bus.permissions",
+        description="Write NKEY seeds (one per service and the operator; kept when present) "
+        "and the nats-server config with per-service permissions (containers, Kubernetes).",
+    )
+    parser.add_argument("--seeds", type=Path, required=True, help="seed directory (<name>/seed.nk)")
+    parser.add_argument("--config", type=Path, required=True, help="server config file to write")
+    parser.add_argument("--services", help="comma-separated (default: every Vault policy's)")
+    parser.add_argument("--prefix", default=os.environ.get("MCPMESH_NATS_PREFIX", "mcpmesh"))
+    parser.add_argument("--tls-cert", help="server certificate (PEM) path as NATS sees it")
+    parser.add_argument("--tls-key", help="server key (PEM) path as NATS sees it")
+    parser.add_argument("--tls-ca", help="CA (PEM): also ask clients for certificates")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.services:
+        services = [s.strip() for s in args.services.split(",") if s.strip()]
+    else:
+        from mcpmesh.secrets.bootstrap import find_policy_dir, services_with_policies
+
+        services = list(services_with_policies(find_policy_dir()))
+    tls: dict[str, Any] | None = None
+    if args.tls_cert:
+        tls = {"cert_file": args.tls_cert, "key_file": args.tls_key or ""}
+        if args.tls_ca:
+            tls.update(ca_file=args.tls_ca, verify=True)
+    try:
+        credentials = Credentials(args.seeds, per_directory=True)
+        keys = credentials.ensure([OPERATOR, *(token(s) for s in services)])
+        config = server_config(args.prefix, keys, tls=tls)
+        write_server_config(args.config, config).chmod(0o644)  # public keys only
+    except (OSError, ValueError) as exc:
+        print(f"nats credentials: {exc}", file=sys.stderr)
+        return 1
+    print(f"nats credentials: {', '.join(sorted(keys))}; config {args.config}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
