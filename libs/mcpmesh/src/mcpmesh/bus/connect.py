@@ -35,7 +35,7 @@ def seed_file(settings: BusSettings, name: str) -> str | None:
         raise NatsCredentialError(
             f"MCPMESH_NATS_NKEY_SEED_FILE: cannot read {path}: {exc.strerror}"
         ) from None
-    if mode & 0o077:
+    if mode & 0o007:  # group-readable is how Kubernetes hands a Secret to fsGroup
         raise NatsCredentialError(
             f"MCPMESH_NATS_NKEY_SEED_FILE: {path} is readable by others (mode "
             f"{mode & 0o777:o}); chmod 600 it"
