@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import nats
 import pytest
+import trustme
 from nats.aio.client import Client as NatsClient
 
 from mcpmesh import Context, Service
@@ -237,3 +240,48 @@ async def test_a_service_runs_with_its_own_credential_only(
     verdict = await verify_events([m for m in messages if m.chain.startswith("echo-svc.")])
     assert verdict.ok and verdict.checked == 2, verdict.problems
     assert refusals == []
+
+
+async def test_tls_to_nats(tmp_path: Path) -> None:
+    """With TLS on the server, a component that trusts its CA connects (and works); one
+    that does not, or that speaks plain text, gets nothing."""
+    ca = trustme.CA()
+    certificate = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    certificate.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    certificate.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    tls = {"cert_file": str(cert_file), "key_file": str(key_file)}
+    server, credentials = await start_secured_nats(
+        tmp_path / "nats", ["github"], PREFIX, tls=tls, tls_ca_file=str(ca_file)
+    )
+    try:
+        settings = BusSettings(
+            url=server.url,
+            prefix=PREFIX,
+            nkey_seed_file=credentials.template,
+            tls_ca_file=str(ca_file),
+        )
+        nc = await nats.connect(**connect_options(settings, "github"), allow_reconnect=False)
+        try:
+            kv = await nc.jetstream(timeout=3).create_key_value(
+                bucket=f"{PREFIX}_sessions_github", ttl=60, history=1
+            )
+            await kv.put("k", b"over tls")
+            assert (await kv.get("k")).value == b"over tls"
+        finally:
+            await nc.close()
+        stranger_ca = tmp_path / "other-ca.pem"
+        trustme.CA().cert_pem.write_to_path(str(stranger_ca))
+        wrong = msgspec.structs.replace(settings, tls_ca_file=str(stranger_ca))
+        plain = msgspec.structs.replace(settings, tls_ca_file="")
+        for refused in (wrong, plain):
+            with pytest.raises((ssl.SSLError, nats.errors.Error, OSError)):
+                await nats.connect(
+                    **connect_options(refused, "github"),
+                    connect_timeout=3,
+                    max_reconnect_attempts=0,
+                    allow_reconnect=False,
+                )
+    finally:
+        await server.stop()

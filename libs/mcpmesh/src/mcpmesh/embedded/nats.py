@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import nats
 
@@ -110,32 +111,45 @@ def running_mesh_nats() -> tuple[str | None, str | None]:
     return url, str(seeds / "{service}.nk") if (seeds / "operator.nk").is_file() else None
 
 
-def mesh_credentials(home: Path, prefix: str, services: list[str]) -> tuple[Credentials, Path]:
+def mesh_credentials(
+    home: Path, prefix: str, services: list[str], tls: dict[str, Any] | None = None
+) -> tuple[Credentials, Path]:
     """Seeds for ``services`` and the operator, and the server config that knows them."""
     credentials = Credentials(home / "credentials")
     keys = credentials.ensure([OPERATOR, *services])
-    config = write_server_config(home / "server.json", server_config(prefix, keys))
+    config = write_server_config(home / "server.json", server_config(prefix, keys, tls=tls))
     return credentials, config
 
 
 async def start_secured_nats(
-    home: Path, services: list[str], prefix: str = "mcpmesh", port: int | None = None
+    home: Path,
+    services: list[str],
+    prefix: str = "mcpmesh",
+    port: int | None = None,
+    *,
+    tls: dict[str, Any] | None = None,
+    tls_ca_file: str = "",
 ) -> tuple[NatsServer, Credentials]:
-    """nats-server that admits only the NKEY users of ``services`` and ``operator``; the
-    audit stream is created by the operator, so no service's settings shape it."""
+    """nats-server that admits only the NKEY users of ``services`` and ``operator`` (over
+    TLS with ``tls``: nats-server's ``cert_file``/``key_file``/``ca_file``); the audit
+    stream is created by the operator, so no service's settings shape it."""
     home, _ = _prepare(home)
-    credentials, config = await asyncio.to_thread(mesh_credentials, home, prefix, services)
+    credentials, config = await asyncio.to_thread(mesh_credentials, home, prefix, services, tls)
     server = await start_nats(home, port, config=config)
     try:
-        await _create_audit_stream(server.url, credentials, prefix)
+        await _create_audit_stream(server.url, credentials, prefix, tls_ca_file)
     except BaseException:
         await server.stop()
         raise
     return server, credentials
 
 
-async def _create_audit_stream(url: str, credentials: Credentials, prefix: str) -> None:
-    settings = BusSettings(url=url, prefix=prefix, nkey_seed_file=credentials.template)
+async def _create_audit_stream(
+    url: str, credentials: Credentials, prefix: str, tls_ca_file: str
+) -> None:
+    settings = BusSettings(
+        url=url, prefix=prefix, nkey_seed_file=credentials.template, tls_ca_file=tls_ca_file
+    )
     nc = await nats.connect(**connect_options(settings, OPERATOR), connect_timeout=5)
     try:
         await ensure_audit_stream(nc.jetstream(timeout=5), stream_config(prefix, 0, 0.0))
