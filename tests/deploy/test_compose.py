@@ -157,6 +157,9 @@ def test_nats_authenticates_every_component_and_is_hardened(model: dict) -> None
     assert nats["depends_on"]["nats-credentials"]["condition"] == ("service_completed_successfully")
     config = next(v for v in nats["volumes"] if v["target"] == "/etc/nats")
     assert config["source"] == "nats-config" and config["read_only"] is True
+    init = services["nats-audit-init"]
+    assert init["command"] == ["audit", "init"]
+    assert [v["volume"]["subpath"] for v in init["volumes"]] == ["operator"]
     maker = services["nats-credentials"]
     assert "mcpmesh.bus.permissions" in " ".join(maker["command"])
     assert maker["cap_drop"] == ["ALL"] and set(maker["cap_add"]) == {"CHOWN", "DAC_OVERRIDE"}
@@ -170,6 +173,10 @@ def test_nats_authenticates_every_component_and_is_hardened(model: dict) -> None
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_each_service_mounts_only_its_own_nats_seed(model: dict, name: str) -> None:
     service = model["services"][name]
+    # The operator made the audit stream first: no service creates or reshapes it.
+    assert service["depends_on"]["nats-audit-init"]["condition"] == (
+        "service_completed_successfully"
+    )
     seeds = [v for v in service["volumes"] if v.get("source") == "nats-seeds"]
     assert [(m["volume"]["subpath"], m["read_only"]) for m in seeds] == [(name, True)]
     assert service["environment"]["MCPMESH_NATS_NKEY_SEED_FILE"].startswith(

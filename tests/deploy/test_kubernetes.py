@@ -196,12 +196,18 @@ def test_dev_overlay_runs_single_node_dependencies_and_the_bootstrap(
     assert ("StatefulSet", "nats", "nats") in by_kind
     assert ("Deployment", "openbao", "openbao") in by_kind
     assert ("StatefulSet", "postgresql", "postgresql") in by_kind
-    (job,) = [o for o in dev if o["kind"] == "Job"]
-    container = pod_spec(job)["containers"][0]
+    jobs = {o["metadata"]["name"]: o for o in dev if o["kind"] == "Job"}
+    assert set(jobs) == {"vault-bootstrap", "nats-audit-init"}
+    container = pod_spec(jobs["vault-bootstrap"])["containers"][0]
     assert container["command"] == ["python", "-m", "mcpmesh.secrets.bootstrap"]
     assert "--k8s-namespace=mcpmesh" in container["args"]
+    # The audit stream is made by the operator's credential, mounted in that Job only.
+    audit_init = pod_spec(jobs["nats-audit-init"])
+    assert audit_init["containers"][0]["command"] == ["mcpmesh", "audit", "init"]
+    (secret,) = [v["secret"]["secretName"] for v in audit_init["volumes"] if "secret" in v]
+    assert secret.startswith("mcpmesh-operator-nats-nkey")
     for obj in dev:
-        if obj["kind"] in WORKLOAD_KINDS and obj["metadata"]["name"] != "vault-bootstrap":
+        if obj["kind"] in WORKLOAD_KINDS and obj["kind"] != "Job":
             assert obj["spec"]["replicas"] >= 1
 
 

@@ -82,6 +82,8 @@ def _audit(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        if args.audit_command == "init":
+            return asyncio.run(audit_commands.init_command(bus))
         if args.audit_command == "tail":
             return asyncio.run(audit_commands.tail_command(bus, args.count, args.stream))
         if args.audit_command == "export":
@@ -110,6 +112,11 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
         "MCPMESH_VAULT_TOKEN of the operator).",
     )
     actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    init = actions.add_parser(
+        "init",
+        help="create the audit stream with its limits (operator; before the services start)",
+    )
+    init.set_defaults(run=_audit)
     tail = actions.add_parser("tail", help="print the last audit events as JSON lines")
     tail.add_argument("-n", "--count", type=int, default=20, help="how many (default 20)")
     verify = actions.add_parser(

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import trustme
 from nats.aio.client import Client as NatsClient
 
 from mcpmesh import Context, Service
-from mcpmesh.bus.audit import audit_stream_name, read_stream, verify_events
+from mcpmesh.bus.audit import audit_stream_name, read_stream, stream_config, verify_events
 from mcpmesh.bus.cluster import Bus
 from mcpmesh.bus.connect import NatsCredentialError, connect_options
 from mcpmesh.bus.permissions import OPERATOR, Credentials, service_permissions
@@ -283,5 +286,55 @@ async def test_tls_to_nats(tmp_path: Path) -> None:
                     max_reconnect_attempts=0,
                     allow_reconnect=False,
                 )
+    finally:
+        await server.stop()
+
+
+async def test_only_the_operator_shapes_the_audit_stream(
+    secured: tuple[NatsServer, Credentials],
+) -> None:
+    async with connect_as(secured, "github") as github:
+        js = github.nc.jetstream(timeout=1)
+        with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
+            await js.update_stream(stream_config(PREFIX, 10, 0.0))  # would drop all but 10
+        assert "stream.update" in await github.wait_refused()
+        with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
+            await js.purge_stream(audit_stream_name(PREFIX))
+        assert "stream.purge" in await github.wait_refused()
+
+
+async def test_events_wait_for_the_operator_to_create_the_audit_stream(
+    tmp_path: Path, replica: Any
+) -> None:
+    server, credentials = await start_secured_nats(
+        tmp_path / "nats", ["echo-svc"], "late", audit_stream=False
+    )
+    settings = BusSettings(
+        url=server.url, prefix="late", nkey_seed_file=credentials.template, request_timeout=1.0
+    )
+    try:
+        async with replica(build(), settings) as a, aiohttp.ClientSession() as http:
+            client = RawClient(http, a.url)
+            await client.initialize()
+            reply = await client.call("tools/call", {"name": "hello"})
+            assert reply["result"]["content"][0]["text"] == "hello"
+            assert len(a.bus.auditor.pending) == 1  # no stream yet: kept, not lost
+            env = {
+                **os.environ,
+                "MCPMESH_NATS_URL": server.url,
+                "MCPMESH_NATS_PREFIX": "late",
+                "MCPMESH_NATS_NKEY_SEED_FILE": credentials.template,
+            }
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "mcpmesh", "audit", "init"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "audit stream LATE_AUDIT" in done.stdout
+            await asyncio.wait_for(a.bus.auditor.flushed(), 20)
     finally:
         await server.stop()

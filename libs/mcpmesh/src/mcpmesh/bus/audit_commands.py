@@ -1,4 +1,4 @@
-"""``mcpmesh audit tail | verify | export``: reading the audit stream as an operator.
+"""``mcpmesh audit init | tail | verify | export``: the audit stream, as an operator.
 
 The CLI connects with the operator's NATS credential (``MCPMESH_NATS_NKEY_SEED_FILE``
 with ``{service}`` = ``operator``, or the one ``mcpmesh up`` wrote) and checks checkpoint
@@ -22,7 +22,9 @@ from mcpmesh.bus.audit import (
     SignatureCheck,
     StoredEvent,
     audit_stream_name,
+    ensure_audit_stream,
     read_stream,
+    stream_config,
     verify_events,
 )
 from mcpmesh.bus.connect import connect_options
@@ -158,4 +160,22 @@ async def export_command(
         out.flush()
     finally:
         await nc.close()
+    return 0
+
+
+async def init_command(settings: BusSettings) -> int:
+    """Create the audit stream (or bring its limits to the settings): the operator's job,
+    done before the services start (``make run`` does it; compose and Kubernetes run it)."""
+    config = stream_config(settings.prefix, settings.audit_max_events, settings.audit_max_age_days)
+    nc = await _connect(settings)
+    try:
+        js = nc.jetstream(timeout=5)
+        await ensure_audit_stream(js, config)
+        info = await js.stream_info(config.name)
+    finally:
+        await nc.close()
+    print(
+        f"audit stream {config.name}: {info.state.messages} messages, subjects "
+        f"{', '.join(info.config.subjects or [])}, delete and purge denied"
+    )
     return 0

@@ -7,8 +7,8 @@ what carries its name (see :mod:`mcpmesh.bus.names`):
 
 * ``P.S.>`` — routing between its replicas (answers, pings, cancellations);
 * ``P.events.S.>`` and the JetStream API of its stream ``P_EVENTS_S``;
-* ``P.audit.S.>`` — its own audit chains (publish only), the audit stream's info and
-  creation when it is missing (never update, delete or purge);
+* ``P.audit.S.>`` — its own audit chains (publish only) and the audit stream's info
+  (the operator creates it and sets its limits: ``mcpmesh audit init``);
 * ``$KV.P_sessions_S.>``, ``$KV.P_sampling_rate_S.>`` and their streams' API;
 * ``P.sampling.request`` (ask the broker, or be it) and replies to requests it received;
 * ``_INBOX.P.S.>`` — replies to its own requests, no one else's.
@@ -71,10 +71,9 @@ def service_permissions(prefix: str, service: str) -> dict[str, Any]:
         *(f"$KV.{bucket}.>" for bucket in buckets),
         *(api for bucket in buckets for api in _stream_api(f"KV_{bucket}")),
         *_stream_api(events_stream(prefix, service)),
-        # The audit stream: its info, and creating it when missing (an existing one is
-        # the operator's: a create with another configuration is refused by JetStream).
+        # The audit stream is the operator's (`mcpmesh audit init`): a service may only
+        # look at it, so none can shape its limits (a max_msgs of 10 would be a purge).
         f"$JS.API.STREAM.INFO.{audit}",
-        f"$JS.API.STREAM.CREATE.{audit}",
     ]
     subscribe = [
         f"{prefix}.{name}.>",

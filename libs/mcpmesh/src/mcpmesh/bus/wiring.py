@@ -64,10 +64,18 @@ def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettin
 
     async def on_ready() -> None:
         js = bus.nc.jetstream(timeout=settings.request_timeout)
-        await ensure_audit_stream(
-            js, stream_config(bus.prefix, settings.audit_max_events, settings.audit_max_age_days)
-        )
+        # Publishing starts at once: until the stream exists events wait in the buffer.
         auditor.start()
+        audit = stream_config(bus.prefix, settings.audit_max_events, settings.audit_max_age_days)
+        try:
+            await ensure_audit_stream(js, audit)
+        except Exception as exc:  # with NATS authentication only the operator may
+            log.error(
+                "audit_stream_missing",
+                stream=audit.name,
+                problem=f"{type(exc).__name__}: {exc}",
+                fix="`mcpmesh audit init` (operator); until then events wait in the buffer",
+            )
         kv = await js.create_key_value(
             bucket=rate_bucket(bus.prefix, service.name), ttl=sampling.rate_window * 2, history=1
         )

@@ -129,15 +129,18 @@ async def start_secured_nats(
     *,
     tls: dict[str, Any] | None = None,
     tls_ca_file: str = "",
+    audit_stream: bool = True,
 ) -> tuple[NatsServer, Credentials]:
     """nats-server that admits only the NKEY users of ``services`` and ``operator`` (over
     TLS with ``tls``: nats-server's ``cert_file``/``key_file``/``ca_file``); the audit
-    stream is created by the operator, so no service's settings shape it."""
+    stream is created by the operator (unless ``audit_stream`` is false), so no
+    service's settings shape it."""
     home, _ = _prepare(home)
     credentials, config = await asyncio.to_thread(mesh_credentials, home, prefix, services, tls)
     server = await start_nats(home, port, config=config)
     try:
-        await _create_audit_stream(server.url, credentials, prefix, tls_ca_file)
+        if audit_stream:
+            await _create_audit_stream(server.url, credentials, prefix, tls_ca_file)
     except BaseException:
         await server.stop()
         raise
