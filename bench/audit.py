@@ -7,7 +7,8 @@ One MCP session is opened on the first; a wrk per replica then POSTs
 stopped (a graceful stop publishes what is buffered and a final checkpoint), every
 stored event is read back and every chain verified, and the events are counted against
 the calls wrk saw answered: ``lost`` must be 0. The same load without the bus (each
-replica its own in-process session) gives the bus-off figure beside it.
+replica its own in-process session) gives the bus-off figure beside it. Last, one
+replica's publisher alone: how fast 200,000 buffered events become acknowledged.
 """
 
 from __future__ import annotations
@@ -24,9 +25,17 @@ from pathlib import Path
 import nats
 
 from bench.protocol import post
-from mcpmesh.bus.audit import audit_stream_name, read_stream, verify_events
+from mcpmesh.bus.audit import (
+    Auditor,
+    audit_stream_name,
+    ensure_audit_stream,
+    read_stream,
+    stream_config,
+    verify_events,
+)
 from mcpmesh.embedded.nats import start_nats
 from mcpmesh.embedded.process import free_port
+from mcpmesh.protocol.session import SessionState
 
 SECONDS = int(os.environ.get("BENCH_AUDIT_SECONDS", "60" if "--long" in sys.argv else "15"))
 REPLICAS = 3
@@ -170,6 +179,26 @@ def one_run(nats_url: str | None, script: Path) -> dict[str, int]:
     return result
 
 
+async def publisher_rate(url: str, events: int = 200_000) -> float:
+    """One replica's publisher alone: events/s from buffered to acknowledged."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream(timeout=10)
+        await ensure_audit_stream(js, stream_config("benchpub", 0, 0.0))
+        auditor = Auditor(nc, "benchpub", "bench", "00000000", buffer=events)
+        session = SessionState(id="bench-session", protocol_version=VERSION)
+        for _ in range(events):
+            auditor.record("tool", "test_simple_text", session, b"{}", "ok", 0.0001)
+        started = time.perf_counter()
+        auditor.start()
+        await auditor.flushed()
+        elapsed = time.perf_counter() - started
+        await auditor.stop()
+    finally:
+        await nc.close()
+    return events / elapsed
+
+
 async def run() -> tuple[dict[str, int], dict[str, int], tuple[int, int, bool, list[str]]]:
     with tempfile.TemporaryDirectory() as home:
         script = Path(home) / "call.lua"
@@ -178,7 +207,9 @@ async def run() -> tuple[dict[str, int], dict[str, int], tuple[int, int, bool, l
         server = await start_nats(Path(home) / "nats")
         try:
             on = await asyncio.to_thread(one_run, server.url, script)
-            return off, on, await count_stored(server.url)
+            counted = await count_stored(server.url)
+            on["publisher"] = int(await publisher_rate(server.url))
+            return off, on, counted
         finally:
             await server.stop()
 
@@ -200,6 +231,7 @@ def main() -> int:
         f"{'all intact' if intact else 'BROKEN'}; lost {lost} "
         f"(+{stored - on['answered']} for calls still in flight when wrk stopped)"
     )
+    print(f"  publisher alone (one chain, 200000 buffered events): {on['publisher']} events/s")
     for problem in problems:
         print(f"    {problem}")
     return 0 if lost == 0 and intact and on["bad"] == 0 else 1
