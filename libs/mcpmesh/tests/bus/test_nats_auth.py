@@ -19,11 +19,13 @@ import nats
 import pytest
 import trustme
 from nats.aio.client import Client as NatsClient
+from nats.js import api
 
 from mcpmesh import Context, Service
 from mcpmesh.bus.audit import audit_stream_name, read_stream, stream_config, verify_events
-from mcpmesh.bus.cluster import Bus
+from mcpmesh.bus.cluster import Bus, ensure_stream
 from mcpmesh.bus.connect import NatsCredentialError, connect_options
+from mcpmesh.bus.names import events_stream
 from mcpmesh.bus.permissions import OPERATOR, Credentials, service_permissions
 from mcpmesh.bus.settings import BusSettings
 from mcpmesh.embedded.nats import NatsServer, start_secured_nats
@@ -338,3 +340,31 @@ async def test_events_wait_for_the_operator_to_create_the_audit_stream(
             await asyncio.wait_for(a.bus.auditor.flushed(), 20)
     finally:
         await server.stop()
+
+
+async def test_a_service_reads_and_resumes_its_own_event_streams_only(
+    secured: tuple[NatsServer, Credentials],
+) -> None:
+    """What GET streams and Last-Event-ID resumption do on JetStream, with github's own
+    credential; slack may not follow github's events."""
+    stream = events_stream(PREFIX, "github")
+    async with connect_as(secured, "github") as github, connect_as(secured, "slack") as slack:
+        js = github.nc.jetstream(timeout=3)
+        config = api.StreamConfig(
+            name=stream, subjects=[f"{PREFIX}.events.github.>"], storage=api.StorageType.MEMORY
+        )
+        await ensure_stream(js, config)
+        subject = f"{PREFIX}.events.github.session1.g"
+        await github.nc.publish(subject, b"event-1")
+        await github.nc.flush()
+        last = await js.get_last_msg(stream, subject)
+        assert last.data == b"event-1"
+        sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
+        assert (await sub.next_msg(timeout=5)).data == b"event-1"
+        await sub.unsubscribe()
+        with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
+            await slack.nc.jetstream(timeout=1).subscribe(
+                subject, stream=stream, ordered_consumer=True
+            )
+        assert stream.lower() in await slack.wait_refused()
+        assert github.errors == []
