@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import structlog
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings
 
+from mcpmesh.testing import text_of
 from mcpmesh_postgres.database import Database
 from mcpmesh_postgres.login import SERVER_POWERS, UnsafeLogin
 from mcpmesh_postgres.pool import Credentials
