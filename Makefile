@@ -9,6 +9,8 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 CONF_DIR   := tools/conformance
 NODE22     := $(CONF_DIR)/node_modules/.bin/node
+AUTH_DIR   := tools/authserver
+AUTH_DEPS  := $(AUTH_DIR)/node_modules/.package-lock.json
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
@@ -37,7 +39,12 @@ $(NODE22): $(CONF_DIR)/package.json $(CONF_DIR)/package-lock.json
 	cd $(CONF_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.synced $(NODE22) lock-check ## install Python deps (uv) and the conformance CLIs with Node 22
+# The development authorization server (npm oidc-provider), run on the Node 22 above.
+$(AUTH_DEPS): $(AUTH_DIR)/package.json $(AUTH_DIR)/package-lock.json
+	cd $(AUTH_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) lock-check ## install Python deps (uv), the conformance CLIs with Node 22, the dev authorization server
 
 run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
 	$(BIN)/mcpmesh up
@@ -60,10 +67,10 @@ format: $(VENV)/.synced ## ruff format and autofix
 	$(BIN)/ruff format libs services tests bench
 	$(BIN)/ruff check --fix libs services tests bench
 
-bench: $(VENV)/.synced ## benchmarks: tools/call under wrk vs FastMCP, bus, audit (3 replicas, 0 lost; BENCH_AUDIT_SECONDS=60 for a minute), filesystem and postgres vs the reference servers
+bench: $(VENV)/.synced $(AUTH_DEPS) ## benchmarks: tools/call under wrk vs FastMCP, bus, audit (3 replicas, 0 lost; BENCH_AUDIT_SECONDS=60 for a minute), filesystem and postgres vs the reference servers, auth (token checks)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 	  || (echo "make bench needs wrk: apt-get install wrk" && exit 1)
 	$(BIN)/python -m bench
 
 clean: ## remove the virtualenv, caches and installed tools
-	rm -rf $(VENV) .cache $(CONF_DIR)/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache $(CONF_DIR)/node_modules $(AUTH_DIR)/node_modules .pytest_cache .ruff_cache

@@ -18,9 +18,9 @@ class EchoArgs(msgspec.Struct):
 
 def run_mcpmesh(port: int) -> None:
     from mcpmesh import Context, Service
+    from mcpmesh.app import serve
     from mcpmesh.config import ServerSettings
     from mcpmesh.obs.logging import configure_logging
-    from mcpmesh.transport.app import serve
 
     settings = ServerSettings(port=port, log_level="warning")
     configure_logging("bench-echo", "warning")

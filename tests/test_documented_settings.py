@@ -8,8 +8,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from mcpmesh.auth.settings import AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings
+from mcpmesh.guard.sealing import SealSettings
 from mcpmesh.secrets.settings import VaultSettings
 from mcpmesh_filesystem.settings import FilesystemSettings
 from mcpmesh_github.settings import GitHubSettings
@@ -22,6 +24,8 @@ DOCUMENTED = [
     (ServerSettings, "MCPMESH_", "libs/mcpmesh/README.md"),
     (BusSettings, "MCPMESH_NATS_", "libs/mcpmesh/README.md"),
     (SamplingSettings, "MCPMESH_SAMPLING_", "libs/mcpmesh/README.md"),
+    (SealSettings, "MCPMESH_STATE_", "libs/mcpmesh/README.md"),
+    (AuthSettings, "MCPMESH_AUTH_", "libs/mcpmesh/README.md"),
     (VaultSettings, "MCPMESH_VAULT_", "deploy/vault/README.md"),
     (FilesystemSettings, "MCPMESH_FS_", "services/filesystem/README.md"),
     (PostgresSettings, "MCPMESH_PG_", "services/postgres/README.md"),

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import nats
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 
 from mcpmesh.scaffold import service_ports
+from mcpmesh.testing import eventually, sdk_session
 
 #: Every service of the checkout, one made by `mcpmesh new-service` included.
 SERVICES = set(service_ports(Path(__file__).resolve().parents[1]))
@@ -48,11 +47,7 @@ async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str
 
 
 async def use(url: str) -> dict[str, object]:
-    async with (
-        streamable_http_client(url) as (read, write, *_),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
+    async with sdk_session(url) as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
         probe = next((name for name in PROBES.values() if name in tools), None)
         if probe is None:  # a new service: it answers and lists its tools
@@ -72,21 +67,21 @@ async def check_zero_trust(workdir: Path) -> None:
         await nats.connect(url, max_reconnect_attempts=0, allow_reconnect=False)
     env = {**os.environ, "MCPMESH_WORKDIR": str(workdir)}
     env.pop("MCPMESH_NATS_URL", None)
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:  # the first checkpoints come within MCPMESH_NATS_AUDIT_CHECKPOINT_SECONDS
+
+    async def verified_and_signed() -> str | None:
         verify = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mcpmesh", "audit", "verify",
             stdout=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
         out = (await verify.communicate())[0].decode()
         assert verify.returncode == 0, out
-        signed = re.search(
-            r"^chain postgres\.\w+: \d+ events, [1-9]\d* covered by signed", out, re.M
-        )
-        if signed:
-            break
-        assert asyncio.get_running_loop().time() < deadline, out
-        await asyncio.sleep(0.5)
+        signed = r"^chain postgres\.\w+: \d+ events, [1-9]\d* covered by signed"
+        return out if re.search(signed, out, re.M) else None
+
+    # The first checkpoints come within MCPMESH_NATS_AUDIT_CHECKPOINT_SECONDS.
+    await eventually(
+        verified_and_signed, timeout=60, message="audit verify: a signed postgres chain"
+    )
 
 
 @pytest.mark.timeout(180)

@@ -4,11 +4,11 @@ tools/conformance/package.json, installed by ``make setup``) on a local Node 22.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from mcpmesh.embedded.process import free_port
+from mcpmesh.testing import eventually
 
 Conformance = Any  # the `conformance` fixture (tests/conftest.py)
 
@@ -30,18 +31,18 @@ def fixture_url() -> Iterator[str]:
         stderr=subprocess.PIPE,
         env={**os.environ, "MCPMESH_LOG_LEVEL": "warning"},
     )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(
-                    f"fixture service did not start: {process.stderr.read().decode()[-2000:]}"
-                )
-            time.sleep(0.05)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"fixture service exited: {process.stderr.read().decode()[-2000:]}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+            return True
+
+    try:  # a sync fixture: a loop of its own just for the wait
+        asyncio.run(eventually(healthy, timeout=15, message="fixture service did not start"))
+    except AssertionError as exc:
+        process.kill()
+        pytest.fail(f"{exc}: {process.stderr.read().decode()[-2000:]}")
     yield f"http://localhost:{port}/mcp"
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0, "the service must exit 0 on SIGTERM"

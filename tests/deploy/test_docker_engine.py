@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 from deploy_checks import COMPOSE_ENV, REPO, SERVICES, tool
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+
+from mcpmesh.testing import sdk_session
 
 SKIP_REASON = "no Docker engine able to pull images"
 PROBE_IMAGE = "python:3.11-slim-trixie"  # the base every service image starts from
@@ -105,12 +105,9 @@ def test_every_image_builds_and_runs_as_non_root_with_a_healthcheck() -> None:
 async def test_stack_comes_up_and_services_answer_the_sdk_client() -> None:
     with stack():
         for name, port in SERVICES.items():
-            async with (
-                streamable_http_client(f"http://localhost:{port}/mcp") as (read, write, *_),
-                ClientSession(read, write) as session,
-            ):
-                init = await session.initialize()
-                assert init.server_info.name == name
+            async with sdk_session(f"http://localhost:{port}/mcp") as session:
+                init = session.initialize_result
+                assert init is not None and init.server_info.name == name
                 assert (await session.list_tools()).tools
 
 
@@ -118,11 +115,7 @@ async def test_stack_comes_up_and_services_answer_the_sdk_client() -> None:
 @requires_engine
 async def test_replicas_behind_the_round_robin_balancer_share_sessions() -> None:
     with stack("replicas"):
-        async with (
-            streamable_http_client("http://localhost:8710/mcp") as (read, write, *_),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with sdk_session("http://localhost:8710/mcp") as session:
             # Consecutive requests land on different replicas; the session holds.
             for _ in range(6):
                 assert (await session.list_tools()).tools

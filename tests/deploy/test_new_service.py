@@ -23,11 +23,9 @@ from deploy_checks import (
     pod_spec,
     run,
 )
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from test_dockerfile import UV, install_like_the_image
 
-from mcpmesh.embedded.process import free_port
+from mcpmesh.embedded.process import free_port, port_open
 from mcpmesh.scaffold import (
     FIRST_PORT,
     MAX_NAME_LENGTH,
@@ -38,6 +36,7 @@ from mcpmesh.scaffold import (
     service_ports,
     used_ports,
 )
+from mcpmesh.testing import eventually, sdk_session
 
 COPY_SKIP = shutil.ignore_patterns(
     ".git", ".venv", ".cache", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"
@@ -202,21 +201,16 @@ async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> N
     )
     try:
         url = f"http://localhost:{serve_port}/mcp"
-        for _ in range(100):
+
+        async def listening() -> bool:
             if process.returncode is not None:
-                break
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", serve_port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
-        async with (
-            streamable_http_client(url) as (read, write, *_),
-            ClientSession(read, write) as session,
-        ):
-            init = await session.initialize()
-            assert init.server_info.name == "word-tools"
+                pytest.fail("the generated service exited before it listened")
+            return await port_open("127.0.0.1", serve_port)
+
+        await eventually(listening, timeout=10, message="the generated service never listened")
+        async with sdk_session(url) as session:
+            init = session.initialize_result
+            assert init is not None and init.server_info.name == "word-tools"
             result = await session.call_tool("count_words", {"text": "a b c"})
             assert result.structured_content == {"words": 3, "lines": 1, "characters": 5}
     finally:
@@ -224,6 +218,28 @@ async def test_generated_service_end_to_end(checkout: Path, tmp_path: Path) -> N
             process.terminate()
         _, err = await process.communicate()
     assert process.returncode == 0, err.decode()[-2000:]
+
+    # The checkout's own cross-cutting deployment tests take it in and stay green.
+    deploy_tests = await asyncio.to_thread(
+        run,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "word-tools or prod",
+            "tests/deploy/test_compose.py",
+            "tests/deploy/test_kubernetes.py",
+        ],
+        checkout,
+        None,
+        600,
+    )
+    assert deploy_tests.returncode == 0, deploy_tests.stdout[-3000:]
+    assert "[word-tools] PASSED" in deploy_tests.stdout, deploy_tests.stdout[-3000:]
 
     # docker-compose.yml and deploy/k8s stay valid with it added.
     model = compose_model(checkout)

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from mcp import ClientSession, types
-from mcp.client.streamable_http import streamable_http_client
 
 from mcpmesh.config import ServerSettings
-from mcpmesh.testing import RunningService, serve_in_background
+from mcpmesh.testing import RunningService, sdk_session, serve_in_background
 from mcpmesh_fixture.service import create
 
 # These tests use 2025-11-25 features that 2026-07-28 deprecates (logging,
@@ -61,17 +60,11 @@ async def connect(server: RunningService) -> AsyncIterator[tuple[ClientSession, 
     """An initialized SDK session (a context manager, not a fixture: anyio cancel scopes
     must be entered and left in the same task)."""
     recorder = Recorder()
-    async with (
-        streamable_http_client(server.url) as (read, write, *_),
-        ClientSession(
-            read,
-            write,
-            sampling_callback=recorder.sample,
-            elicitation_callback=recorder.elicit,
-            logging_callback=recorder.log,
-        ) as session,
-    ):
-        init = await session.initialize()
+    async with sdk_session(
+        server.url, sampling=recorder.sample, elicitation=recorder.elicit, logging=recorder.log
+    ) as session:
+        init = session.initialize_result
+        assert init is not None
         assert init.server_info.name == "fixture"
         assert init.protocol_version == "2025-11-25"
         yield session, recorder

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from aiohttp import web
 
 from mcpmesh.embedded.nats import NatsServer, start_nats
 from mcpmesh.embedded.process import free_port
+from mcpmesh.testing import eventually
 
 _HOP_BY_HOP = {
     "connection",
@@ -135,16 +135,17 @@ class Replica:
             )
 
     def wait_ready(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.base}/readyz", timeout=1):
-                    return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.process.kill()
-                    pytest.fail(f"replica did not get ready: {self.log.read_text()[-2000:]}")
-                time.sleep(0.05)
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"replica exited: {self.log.read_text()[-2000:]}")
+            with urllib.request.urlopen(f"{self.base}/readyz", timeout=1):
+                return True
+
+        try:  # a sync fixture: a loop of its own just for the wait
+            asyncio.run(eventually(ready, timeout=timeout, message="replica did not get ready"))
+        except AssertionError as exc:
+            self.process.kill()
+            pytest.fail(f"{exc}: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

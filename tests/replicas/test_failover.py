@@ -4,12 +4,11 @@ session goes on; answers and DELETEs land on other replicas than the one concern
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any as Mesh  # the `mesh` fixture (tests/replicas/conftest.py)
 
 import aiohttp
 
-from mcpmesh.testing import RawClient, read_sse
+from mcpmesh.testing import RawClient, eventually, read_sse
 
 
 def client_at(http: aiohttp.ClientSession, base: str, session_id: str | None) -> RawClient:
@@ -63,12 +62,16 @@ async def test_elicitation_answer_routed_and_delete_ends_session_everywhere(mesh
         # DELETE on A ends it on A, B and C.
         deleted = await http.delete(a + "/mcp", headers=first.headers())
         assert deleted.status == 204
-        await asyncio.sleep(0.2)
-        for base in (a, b, c):
-            ping = await client_at(http, base, sid).post(
-                {"jsonrpc": "2.0", "id": 9, "method": "ping"}
-            )
-            assert ping.status == 404, base
+
+        async def gone_everywhere() -> bool:
+            for base in (a, b, c):
+                ping = await client_at(http, base, sid).post(
+                    {"jsonrpc": "2.0", "id": 9, "method": "ping"}
+                )
+                assert ping.status == 404, base
+            return True
+
+        await eventually(gone_everywhere, message="the session outlived its DELETE")
 
 
 async def test_session_survives_the_replica_that_served_it(mesh: Mesh) -> None:

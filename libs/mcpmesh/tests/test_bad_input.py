@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from mcpmesh.testing import JSON_AND_SSE, RawClient
+from mcpmesh.testing import JSON_AND_SSE, RawClient, read_sse
 
 PING = {"jsonrpc": "2.0", "id": 99, "method": "ping"}
 
@@ -227,8 +227,6 @@ async def test_localhost_origins_are_allowed(raw: RawClient) -> None:
 
 async def test_reused_request_id_while_running_is_refused(raw: RawClient) -> None:
     """Two in-flight requests with one id would make responses ambiguous."""
-    import asyncio
-
     await raw.initialize()
     slow = {
         "jsonrpc": "2.0",
@@ -236,8 +234,10 @@ async def test_reused_request_id_while_running_is_refused(raw: RawClient) -> Non
         "method": "tools/call",
         "params": {"name": "test_tool_with_logging"},
     }
-    first = asyncio.ensure_future(raw.post(slow))
-    await asyncio.sleep(0.02)
+    # Its first log message turns the answer into an SSE stream: the call is running.
+    first = await raw.post(slow)
+    assert first.status == 200 and first.content_type == "text/event-stream"
     second = await raw.post(slow)
     assert (await second.json())["error"]["code"] == -32600
-    assert (await first).status == 200
+    answers = [event.json() async for event in read_sse(first) if event.data]
+    assert answers[-1]["id"] == 7 and "result" in answers[-1]

@@ -171,10 +171,8 @@ async def test_bad_cursor_is_invalid_params(raw: RawClient, cursor: str) -> None
     """Garbage, past the end (tools:999), another list's (prompts:0), negative, empty."""
     await raw.initialize()
     body = await raw.call("tools/list", {"cursor": cursor})
-    if cursor == "":
-        assert "result" in body or body["error"]["code"] == -32602
-    else:
-        assert body["error"]["code"] == -32602
+    assert body["error"]["code"] == -32602, body
+    assert "Invalid cursor" in body["error"]["message"]
 
 
 async def test_prompt_arguments_and_validation(raw: RawClient) -> None:
@@ -280,10 +278,10 @@ async def test_health_endpoints() -> None:
     service = build_service()
     problems = {"backend": "down for maintenance"}
 
-    async def backend_check() -> str | None:
+    @service.readiness("backend")
+    async def backend_check(state: None) -> str | None:
         return problems.get("backend")
 
-    service.readiness_checks["backend"] = backend_check
     async with serve_in_background(service) as running, aiohttp.ClientSession() as http:
         assert (await http.get(running.base + "/healthz")).status == 200
         not_ready = await http.get(running.base + "/readyz")

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from mcp import ClientSession, types
-from mcp.client.streamable_http import streamable_http_client
 
+from mcpmesh import Service
 from mcpmesh.config import ServerSettings
-from mcpmesh.testing import serve_in_background
-from mcpmesh_filesystem.service import Filesystem
+from mcpmesh.testing import sdk_session, serve_in_background, text_of
+from mcpmesh_filesystem.service import Filesystem, create
 from mcpmesh_filesystem.settings import FilesystemSettings
 
 #: A 1x1 PNG and a tiny WAV: real media, so MIME types and base64 can be checked.
@@ -48,9 +48,9 @@ def build_tree(tmp_path: Path) -> Path:
     return base
 
 
-def make_app(roots: list[Path], **overrides: Any) -> Filesystem:
+def make_app(roots: list[Path], **overrides: Any) -> Service[Filesystem]:
     fs = FilesystemSettings(roots=[str(r) for r in roots], **overrides)
-    return Filesystem(ServerSettings(client_request_timeout=5), fs)
+    return create(ServerSettings(client_request_timeout=5), fs=fs)
 
 
 @contextlib.asynccontextmanager
@@ -66,44 +66,35 @@ async def open_session(
     roots capability and answer ``roots/list`` from it; ``messages`` collects the
     server's notifications.
     """
-    kwargs: dict[str, Any] = {}
-    if client_roots is not None:
 
-        async def list_roots(context: Any) -> types.ListRootsResult:
-            return types.ListRootsResult(roots=[types.Root(uri=uri) for uri in client_roots])
+    async def list_roots(context: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=uri) for uri in client_roots or []])
 
-        kwargs["list_roots_callback"] = list_roots
-    if messages is not None:
-
-        async def on_message(message: Any) -> None:
+    async def on_message(message: Any) -> None:
+        if messages is not None:
             messages.append(message)
 
-        kwargs["message_handler"] = on_message
-    async with (
-        streamable_http_client(url) as (read, write, *_),
-        ClientSession(read, write, **kwargs) as session,
-    ):
-        await session.initialize()
+    async with sdk_session(
+        url,
+        roots=list_roots if client_roots is not None else None,
+        messages=on_message if messages is not None else None,
+    ) as session:
         yield session
 
 
 @contextlib.asynccontextmanager
 async def connect(
-    app: Filesystem,
+    app: Service[Filesystem],
     *,
     client_roots: list[str] | None = None,
     messages: list[Any] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """Serve ``app`` on loopback (the real aiohttp stack) and open one session to it."""
     async with (
-        serve_in_background(app.service) as running,
+        serve_in_background(app) as running,
         open_session(running.url, client_roots=client_roots, messages=messages) as session,
     ):
         yield session
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
 
 
 async def ok(session: ClientSession, tool: str, arguments: dict[str, Any]) -> Any:

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fs_harness import SECRET, connect, make_app, ok, refused, text_of
+from fs_harness import SECRET, connect, make_app, ok, refused
 
+from mcpmesh.testing import text_of
 from mcpmesh_filesystem.sandbox import FsError, Sandbox
 
 READERS = ("read_text_file", "read_media_file", "get_file_info")
@@ -163,7 +164,7 @@ def swapping(root: Path):  # type: ignore[no-untyped-def]
 @pytest.mark.usefixtures("swapping")
 async def test_symlink_swapped_between_check_and_open_through_the_client(root: Path) -> None:
     seen = {"safe": 0, "refused": 0}
-    async with connect(make_app([root], read_only=False)) as session:
+    async with connect(make_app([root], write=True)) as session:
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             result = await session.call_tool("read_text_file", {"path": "swap/data.txt"})
@@ -214,7 +215,7 @@ async def test_writes_never_follow_a_link_out(root: Path) -> None:
     (root / "out_file").symlink_to(outside / "secret.txt")
     (root / "out_dir").symlink_to(outside)
     (root / "in_file").symlink_to("hello.txt")
-    async with connect(make_app([root], read_only=False)) as session:
+    async with connect(make_app([root], write=True)) as session:
         for tool, args in (
             ("write_file", {"path": "out_file", "content": "pwned"}),
             ("write_file", {"path": "out_dir/new.txt", "content": "pwned"}),

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from fs_harness import PNG, WAV, connect, make_app, ok, refused, text_of
+from fs_harness import PNG, WAV, connect, make_app, ok, refused
 from mcp.shared.exceptions import MCPError
+
+from mcpmesh.testing import text_of
 
 READ_TOOLS = {
     "read_text_file",

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fs_harness import PNG, SECRET, connect, make_app, ok, open_session, text_of
+from fs_harness import PNG, SECRET, connect, make_app, ok, open_session
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
 from mcpmesh.config import ServerSettings
-from mcpmesh.testing import serve_in_background
-from mcpmesh_filesystem.service import Filesystem, create
+from mcpmesh.testing import eventually, serve_in_background, text_of
+from mcpmesh_filesystem.service import create, load_filesystem_settings
 from mcpmesh_filesystem.settings import FilesystemSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(deprecated|removed).*")
@@ -61,43 +60,30 @@ async def test_subscription_notifies_on_change_and_ends_with_the_session(root: P
     app = make_app([root], watch_interval=0.05)
     uri = (root / "hello.txt").as_uri()
     messages: list[Any] = []
-    async with serve_in_background(app.service) as running:
+    async with serve_in_background(app) as running:
+        watcher = running.state.watcher
         async with open_session(running.url, messages=messages) as session:
             await session.read_resource(uri)
             await session.subscribe_resource(uri)
-            await asyncio.sleep(0.2)
+            await eventually(lambda: uri in watcher.watched, message="never watched")
             assert _updates(messages) == []  # nothing changed yet
             (root / "hello.txt").write_text("changed\n")
-            for _ in range(100):
-                if _updates(messages):
-                    break
-                await asyncio.sleep(0.05)
-            assert _updates(messages) == [uri]
-            assert list(app.watcher.watched) == [uri]
+            assert await eventually(lambda: _updates(messages)) == [uri]
+            assert list(watcher.watched) == [uri]
         # the session is gone (DELETE on exit): nothing is watched any more
-        for _ in range(100):
-            if not app.watcher.watched:
-                break
-            await asyncio.sleep(0.05)
-        assert app.watcher.watched == {}
+        await eventually(lambda: watcher.watched == {}, message="still watched")
 
 
 async def test_unsubscribe_stops_watching(root: Path) -> None:
     app = make_app([root], watch_interval=0.05)
     uri = (root / "hello.txt").as_uri()
-    async with connect(app) as session:
+    async with serve_in_background(app) as running, open_session(running.url) as session:
+        watcher = running.state.watcher
         await session.subscribe_resource(uri)
-        for _ in range(100):
-            if app.watcher.watched:
-                break
-            await asyncio.sleep(0.05)
-        assert list(app.watcher.watched) == [uri]
+        await eventually(lambda: watcher.watched, message="never watched")
+        assert list(watcher.watched) == [uri]
         await session.unsubscribe_resource(uri)
-        for _ in range(100):
-            if not app.watcher.watched:
-                break
-            await asyncio.sleep(0.05)
-        assert app.watcher.watched == {}
+        await eventually(lambda: watcher.watched == {}, message="still watched")
 
 
 async def test_example_root_when_none_is_configured(
@@ -122,4 +108,18 @@ def test_a_missing_root_stops_the_service_with_a_clear_setting_error(tmp_path: P
     from mcpmesh.config import SettingsError
 
     with pytest.raises(SettingsError, match="MCPMESH_FS_ROOTS"):
-        Filesystem(None, FilesystemSettings(roots=[str(tmp_path / "nope")]))
+        create(None, fs=FilesystemSettings(roots=[str(tmp_path / "nope")]))
+
+
+def test_write_is_the_switch_and_the_old_inverse_name_still_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MCPMESH_FS_WRITE", raising=False)
+    monkeypatch.delenv("MCPMESH_FS_READ_ONLY", raising=False)
+    assert load_filesystem_settings().write is False
+    monkeypatch.setenv("MCPMESH_FS_READ_ONLY", "false")  # the inverse: writing on
+    assert load_filesystem_settings().write is True
+    monkeypatch.setenv("MCPMESH_FS_READ_ONLY", "true")
+    assert load_filesystem_settings().write is False
+    monkeypatch.setenv("MCPMESH_FS_WRITE", "true")  # the new name wins
+    assert load_filesystem_settings().write is True

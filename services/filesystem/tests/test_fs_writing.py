@@ -10,9 +10,10 @@ import sys
 import threading
 from pathlib import Path
 
-from fs_harness import connect, make_app, ok, open_session, refused, text_of
+from fs_harness import connect, make_app, ok, open_session, refused
 
 from mcpmesh.embedded.process import free_port, port_open
+from mcpmesh.testing import eventually, text_of
 
 WRITE_TOOLS = {"write_file", "edit_file", "create_directory", "move_file"}
 
@@ -22,7 +23,7 @@ def leftovers(directory: Path) -> list[str]:
 
 
 async def test_write_tools_listed_with_annotations_when_writable(root: Path) -> None:
-    async with connect(make_app([root], read_only=False)) as session:
+    async with connect(make_app([root], write=True)) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
     assert set(tools) >= WRITE_TOOLS
     for name in WRITE_TOOLS:
@@ -42,7 +43,7 @@ async def test_write_file_creates_replaces_and_keeps_mode(root: Path) -> None:
     target = root / "hello.txt"
     target.chmod(0o640)
     inode = target.stat().st_ino
-    async with connect(make_app([root], read_only=False)) as session:
+    async with connect(make_app([root], write=True)) as session:
         made = await ok(session, "write_file", {"path": "new.txt", "content": "fresh\n"})
         assert made.structured_content == {
             "path": str(root / "new.txt"),
@@ -60,7 +61,7 @@ async def test_write_file_creates_replaces_and_keeps_mode(root: Path) -> None:
 
 
 async def test_write_file_refuses_directories_and_missing_parents(root: Path) -> None:
-    async with connect(make_app([root], read_only=False, max_write_bytes=10)) as session:
+    async with connect(make_app([root], write=True, max_write_bytes=10)) as session:
         assert "directory" in await refused(
             session, "write_file", {"path": "notes", "content": "x"}
         )
@@ -80,7 +81,7 @@ async def test_edit_file_dry_run_apply_and_clear_failures(root: Path) -> None:
     code = root / "notes" / "deep" / "code.py"
     code.chmod(0o750)
     before = code.read_text()
-    async with connect(make_app([root], read_only=False)) as session:
+    async with connect(make_app([root], write=True)) as session:
         dry = await ok(
             session,
             "edit_file",
@@ -132,7 +133,7 @@ async def test_edit_file_dry_run_apply_and_clear_failures(root: Path) -> None:
 
 async def test_edit_file_keeps_crlf_line_endings(root: Path) -> None:
     (root / "dos.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
-    async with connect(make_app([root], read_only=False)) as session:
+    async with connect(make_app([root], write=True)) as session:
         await ok(
             session,
             "edit_file",
@@ -142,7 +143,7 @@ async def test_edit_file_keeps_crlf_line_endings(root: Path) -> None:
 
 
 async def test_create_directory_and_move_file(root: Path) -> None:
-    async with connect(make_app([root], read_only=False)) as session:
+    async with connect(make_app([root], write=True)) as session:
         made = await ok(session, "create_directory", {"path": "a/b/c"})
         assert made.structured_content == {"path": str(root / "a" / "b" / "c"), "created": True}
         again = await ok(session, "create_directory", {"path": "a/b/c"})
@@ -186,7 +187,7 @@ async def test_readers_see_the_old_file_or_the_new_one_never_a_mix(root: Path) -
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        async with connect(make_app([root], read_only=False)) as session:
+        async with connect(make_app([root], write=True)) as session:
             for i in range(30):
                 await ok(
                     session,
@@ -217,7 +218,7 @@ async def test_a_write_failing_midway_leaves_the_old_file_intact(
     env = {
         **os.environ,
         "MCPMESH_FS_ROOTS": str(root),
-        "MCPMESH_FS_READ_ONLY": "false",
+        "MCPMESH_FS_WRITE": "true",
         "MCPMESH_LOG_JSON": "true",
     }
     process = await asyncio.create_subprocess_exec(
@@ -228,10 +229,9 @@ async def test_a_write_failing_midway_leaves_the_old_file_intact(
         preexec_fn=_limit_file_size,
     )
     try:
-        for _ in range(200):
-            if await port_open("127.0.0.1", port):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: port_open("127.0.0.1", port), timeout=10, message="the server never listened"
+        )
         async with open_session(f"http://127.0.0.1:{port}/mcp") as session:
             message = await refused(
                 session, "write_file", {"path": "hello.txt", "content": "x" * 200_000}

@@ -13,14 +13,14 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from mcp import ClientSession, types
-from mcp.client.streamable_http import streamable_http_client
+from mcp import ClientSession
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.secrets import DevSecretProvider
-from mcpmesh.testing import serve_in_background
+from mcpmesh.testing import sdk_session, serve_in_background
 from mcpmesh_github.service import create
 from mcpmesh_github.settings import GitHubSettings
+from mcpmesh_github.state import State
 
 sys.path.insert(0, str(Path(__file__).parent))
 from github_double import GitHubDouble
@@ -74,6 +74,7 @@ class Mesh:
     def __init__(self, double: GitHubDouble) -> None:
         self.double = double
         self.service: Any = None
+        self.state: State | None = None
 
     @contextlib.asynccontextmanager
     async def session(
@@ -95,19 +96,12 @@ class Mesh:
         )
         async with (
             serve_in_background(self.service) as running,
-            streamable_http_client(running.url) as (read, write, *_),
-            ClientSession(read, write, elicitation_callback=elicitation) as session,
+            sdk_session(running.url, elicitation=elicitation) as session,
         ):
-            await session.initialize()
+            self.state = running.state
             yield session
-        for hook in self.service.on_shutdown:
-            await hook(self.service)
 
 
 @pytest.fixture
 def mesh(double: GitHubDouble) -> Mesh:
     return Mesh(double)
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))

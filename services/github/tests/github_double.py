@@ -239,6 +239,8 @@ class Recorded:
     status: int = 0
     response_type: str = ""
     response_body: bytes = b""
+    #: The client's address and port: one per TCP connection (connection reuse shows).
+    peer: Any = None
 
 
 @dataclass
@@ -607,6 +609,7 @@ class GitHubDouble:
         record = Recorded(
             request.method, request.path, dict(request.query), dict(request.headers), body
         )
+        record.peer = request.transport.get_extra_info("peername") if request.transport else None
         if not request.path.startswith("/_blob/"):
             self.requests.append(record)
         response = await self._dispatch(request, handler)

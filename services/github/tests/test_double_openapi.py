@@ -27,6 +27,8 @@ from conftest import Mesh, app_secrets
 from github_double import GitHubDouble, Recorded
 from mcp import types
 
+from mcpmesh_github.registry import CATALOGUE
+
 OCTOKIT_OPENAPI = "@octokit/openapi@23.0.2"
 ROOT = Path(__file__).resolve().parents[3]
 PREFIX = ROOT / ".cache" / "octokit-openapi"
@@ -251,8 +253,10 @@ async def _exercise_every_tool(mesh: Mesh, **session: Any) -> None:
         ("get_workflow_run", hello | {"run_id": 100}),
         ("get_job_logs", hello | {"job_id": 200, "tail_lines": 5}),
     ]
+    # Every tool of the catalogue runs, so every operation the service uses is checked.
+    assert {name for name, _ in calls} == set(CATALOGUE)
     async with mesh.session(
-        toolsets=["all"], read_only=False, lockdown=True, elicitation=accept, **session
+        toolsets=["all"], write=True, lockdown=True, elicitation=accept, **session
     ) as client:
         for name, arguments in calls:
             result = await client.call_tool(name, arguments)

@@ -6,13 +6,14 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Mesh, app_secrets, text_of
+from conftest import Mesh, app_secrets
 from github_double import GitHubDouble
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
 from mcpmesh.config import SettingsError
 from mcpmesh.secrets import DevSecretProvider
+from mcpmesh.testing import text_of
 from mcpmesh_github.service import create
 from mcpmesh_github.settings import GitHubSettings
 
@@ -71,7 +72,7 @@ async def test_toolsets_single_tools_and_exclusions(mesh: Mesh) -> None:
         assert names == {"get_me", "list_workflow_runs", "get_workflow_run"}  # read-only wins
         with pytest.raises(MCPError, match="Unknown tool: merge_pull_request"):
             await client.call_tool("merge_pull_request", HELLO | {"pull_number": 3})
-    async with mesh.session(toolsets=["issues"], read_only=False) as client:
+    async with mesh.session(toolsets=["issues"], write=True) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert {"create_issue", "update_issue", "add_issue_comment"} <= set(tools)
         assert tools["update_issue"].annotations.destructive_hint is True
@@ -182,9 +183,8 @@ async def test_app_tokens_are_minted_narrow_and_reused_until_near_expiry(
 
 
 def _broker(mesh: Mesh) -> Any:
-    from mcpmesh_github.api import _FACADES
-
-    return _FACADES[mesh.service].broker
+    assert mesh.state is not None
+    return mesh.state.broker
 
 
 async def test_bad_app_key_is_explained(mesh: Mesh, double: GitHubDouble) -> None:
@@ -381,6 +381,14 @@ async def test_conditional_requests_reuse_etags(mesh: Mesh, double: GitHubDouble
     assert "If-None-Match" in double.requests[1].headers
 
 
+async def test_calls_reuse_one_connection(mesh: Mesh, double: GitHubDouble) -> None:
+    async with mesh.session() as client:
+        for tool in ("get_repository", "list_issues", "list_branches", "list_pull_requests"):
+            assert not (await client.call_tool(tool, HELLO)).is_error
+    assert len(double.requests) == 4
+    assert len({r.peer for r in double.requests}) == 1
+
+
 # ---------------------------------------------------------------- writes
 
 
@@ -394,12 +402,12 @@ async def test_merge_asks_for_confirmation(mesh: Mesh, double: GitHubDouble) -> 
     async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         return types.ElicitResult(action="accept", content={"confirm": True})
 
-    async with mesh.session(read_only=False, elicitation=decline) as client:
+    async with mesh.session(write=True, elicitation=decline) as client:
         declined = await client.call_tool("merge_pull_request", HELLO | {"pull_number": 3})
-    assert declined.structured_content["merged"] is False
+    assert declined.is_error and text_of(declined).startswith("Not done: the user declined")
     assert "Merge pull request #3 of octo-org/hello" in questions[0]
     assert not any(r.method == "PUT" for r in double.requests)
-    async with mesh.session(read_only=False, elicitation=accept) as client:
+    async with mesh.session(write=True, elicitation=accept) as client:
         merged = await client.call_tool("merge_pull_request", HELLO | {"pull_number": 3})
     assert merged.structured_content["merged"] is True
     assert 3 in double.merged
@@ -407,7 +415,7 @@ async def test_merge_asks_for_confirmation(mesh: Mesh, double: GitHubDouble) -> 
 
 async def test_push_files_makes_one_commit(mesh: Mesh, double: GitHubDouble) -> None:
     files = [{"path": "docs/a.md", "content": "A"}, {"path": "docs/b.md", "content": "B"}]
-    async with mesh.session(read_only=False) as client:
+    async with mesh.session(write=True) as client:
         result = await client.call_tool(
             "push_files", HELLO | {"branch": "feature", "message": "Docs", "files": files}
         )

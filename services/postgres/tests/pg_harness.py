@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 from mcp import ClientSession, types
-from mcp.client.streamable_http import streamable_http_client
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.embedded.postgres import (
@@ -22,7 +21,7 @@ from mcpmesh.embedded.postgres import (
     PostgresCluster,
 )
 from mcpmesh.secrets import DevSecretProvider
-from mcpmesh.testing import serve_in_background
+from mcpmesh.testing import sdk_session, serve_in_background
 from mcpmesh_postgres.service import create
 from mcpmesh_postgres.settings import PostgresSettings
 
@@ -70,14 +69,22 @@ async def mcp_session(
         secrets=secrets if secrets is not None else DevSecretProvider({}, service="postgres"),
     )
     async with (
-        serve_in_background(service) as running,
-        streamable_http_client(running.url) as (read, write, *_),
-        ClientSession(read, write, elicitation_callback=elicit) as session,
+        serve_in_background(service) as served,
+        sdk_session(served.url, elicitation=elicit) as session,
     ):
-        await session.initialize()
-        session.service = service  # type: ignore[attr-defined]
         yield session
 
 
-def text_of(result: types.CallToolResult) -> str:
-    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+async def running(pg: Pg, sql: str, user: str | None = None) -> bool:
+    """Whether PostgreSQL is running ``sql`` right now (as ``user``, if given)."""
+    admin = await pg.admin()
+    try:
+        count = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = $1"
+            " AND ($2::text IS NULL OR usename = $2)",
+            sql,
+            user,
+        )
+    finally:
+        await admin.close()
+    return bool(count)

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings, running
 
 from mcpmesh.embedded.vault import VaultServer, start_vault
 from mcpmesh.secrets import VaultSecretProvider, VaultSettings
 from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
+from mcpmesh.testing import eventually, text_of
 from mcpmesh_postgres.convert import server_settings
 from mcpmesh_postgres.pool import Credentials, RotatingPool
 
@@ -36,6 +37,9 @@ class RealLogins:
         )
         self.issued.append(user)
         return Credentials(user, password, lease_id=user, expires_at=time.time() + self.ttl)
+
+
+SLOW = "SELECT current_user FROM pg_sleep(1)"
 
 
 def rotating_pool(pg: Pg, source: RealLogins, rotate_before: float) -> RotatingPool:
@@ -61,24 +65,28 @@ async def test_rotation_does_not_fail_in_flight_calls(pg: Pg) -> None:
 
         async def slow_call() -> str:
             async with pool.acquire() as conn:
-                return await conn.fetchval("SELECT current_user FROM pg_sleep(1)")
+                return await conn.fetchval(SLOW)
 
         in_flight = asyncio.create_task(slow_call())
-        await asyncio.sleep(0.2)
+        await eventually(
+            lambda: running(pg, SLOW, logins.issued[0]), message="the slow call never ran"
+        )
         assert await pool.rotate() is True
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT current_user") == logins.issued[1]
         assert await in_flight == logins.issued[0]  # finished on the old login
-        await asyncio.sleep(0.2)
+
         # The old pool is closed once drained: its login has no session left.
-        admin = await pg.admin()
-        try:
-            left = await admin.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", logins.issued[0]
-            )
-        finally:
-            await admin.close()
-        assert left == 0
+        async def old_login_gone() -> bool:
+            admin = await pg.admin()
+            try:
+                return not await admin.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", logins.issued[0]
+                )
+            finally:
+                await admin.close()
+
+        await eventually(old_login_gone, message="the drained pool kept its sessions")
     finally:
         await pool.close()
 
@@ -88,14 +96,14 @@ async def test_rotation_happens_before_expiry_under_load(pg: Pg) -> None:
     pool = rotating_pool(pg, logins, rotate_before=1.0)
     await pool.start()
     users: set[str] = set()
+
+    async def rotated_twice() -> bool:  # one call per try: the pool stays under load
+        async with pool.acquire() as conn:
+            users.add(await conn.fetchval("SELECT current_user"))
+        return pool.rotations >= 2 and len(users) >= 3
+
     try:
-        deadline = time.monotonic() + 3.5
-        while time.monotonic() < deadline:
-            async with pool.acquire() as conn:
-                users.add(await conn.fetchval("SELECT current_user"))
-            await asyncio.sleep(0.05)
-        assert pool.rotations >= 2
-        assert len(users) >= 3
+        await eventually(rotated_twice, timeout=10, message="fewer than 2 rotations")
         assert pool.credentials is not None and pool.credentials.expires_at > time.time()
     finally:
         await pool.close()
@@ -143,23 +151,27 @@ async def test_dynamic_credentials_from_vault_rotate_while_serving(
         f"postgresql://127.0.0.1:{pg.cluster.port}/demo", rotate_before=2.0, statement_timeout=5
     )
     users: set[str] = set()
+    failures: list[str] = []
     async with mcp_session(settings, secrets=provider) as session:
-        deadline = time.monotonic() + 8
-        calls = 0
-        while time.monotonic() < deadline:
+
+        async def rotated() -> bool:  # one call per try, until a second login served one
             result = await session.call_tool(
                 "query", {"sql": "SELECT current_user, count(*) FROM orders GROUP BY 1"}
             )
-            assert not result.is_error, text_of(result)  # never fails across rotations
+            if result.is_error:  # never fails across rotations (checked below, not retried)
+                failures.append(text_of(result))
+                return True
             user, orders = result.structured_content["rows"][0]
             assert orders == 200
             users.add(user)
-            calls += 1
-            await asyncio.sleep(0.1)
+            return len(users) >= 2
+
+        await eventually(rotated, timeout=15, message=f"no rotation seen: {users}")
+        assert failures == []
         write = await session.call_tool("query", {"sql": "DELETE FROM order_items"})
         assert write.is_error and "SQLSTATE 25006" in text_of(write)
     assert all(user.startswith("v-") for user in users), users
-    assert len(users) >= 2, f"no rotation seen in {calls} calls: {users}"
+    assert len(users) >= 2, users
 
 
 async def test_vault_configured_but_role_missing_is_explained(pg: Pg, tmp_path) -> None:  # type: ignore[no-untyped-def]

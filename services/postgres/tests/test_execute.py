@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from mcp import types
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings
+
+from mcpmesh.testing import text_of
 
 
 def answering(confirm: bool | None, asked: list[str]) -> Any:
@@ -31,7 +34,7 @@ async def count(pg: Pg, sql: str) -> Any:
 
 
 def write_settings(pg: Pg) -> Any:
-    return pg_settings(pg.reader_dsn(), read_write=True, write_dsn=pg.writer_dsn())
+    return pg_settings(pg.reader_dsn(), write=True, write_dsn=pg.writer_dsn())
 
 
 async def test_confirmed_write_runs_and_commits(pg: Pg) -> None:
@@ -64,10 +67,23 @@ async def test_declined_or_cancelled_changes_nothing(pg: Pg) -> None:
         asked: list[str] = []
         async with mcp_session(write_settings(pg), elicit=answering(answer, asked)) as session:
             result = await session.call_tool("execute", {"sql": "DELETE FROM order_items"})
-            assert not result.is_error
-            assert "Not run" in text_of(result) and "Nothing was changed" in text_of(result)
-            assert result.structured_content["status"] == "NOT RUN"
+            # The library's one rule for "not a yes": isError, "Not done: …".
+            assert result.is_error
+            assert text_of(result).startswith("Not done: the user ")
+            assert "Nothing was changed" in text_of(result)
             assert asked and "DELETE FROM order_items" in asked[0]
+    assert await count(pg, "SELECT count(*) FROM order_items") == before
+
+
+async def test_a_string_false_is_not_a_yes(pg: Pg) -> None:
+    before = await count(pg, "SELECT count(*) FROM order_items")
+
+    async def says_false(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"confirm": "false"})
+
+    async with mcp_session(write_settings(pg), elicit=says_false) as session:
+        result = await session.call_tool("execute", {"sql": "DELETE FROM order_items"})
+        assert result.is_error and text_of(result).startswith("Not done: ")
     assert await count(pg, "SELECT count(*) FROM order_items") == before
 
 
@@ -105,3 +121,15 @@ async def test_failed_write_is_rolled_back(pg: Pg) -> None:
         assert denied.is_error and "SQLSTATE 42501" in text_of(denied)  # not the owner
     assert await count(pg, "SELECT price FROM products WHERE id = 1") > 0
     assert await count(pg, "SELECT count(*) FROM orders") == 200
+
+
+def test_write_is_the_switch_and_the_old_name_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpmesh_postgres.service import load_postgres_settings
+
+    monkeypatch.delenv("MCPMESH_PG_WRITE", raising=False)
+    monkeypatch.delenv("MCPMESH_PG_READ_WRITE", raising=False)
+    assert load_postgres_settings().write is False
+    monkeypatch.setenv("MCPMESH_PG_READ_WRITE", "true")  # the old name: same meaning
+    assert load_postgres_settings().write is True
+    monkeypatch.setenv("MCPMESH_PG_WRITE", "false")  # the new name wins
+    assert load_postgres_settings().write is False

@@ -17,7 +17,9 @@ import time
 from typing import Any
 
 import pytest
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings, running
+
+from mcpmesh.testing import eventually, text_of
 
 
 async def fingerprint(pg: Pg) -> dict[str, Any]:
@@ -178,7 +180,7 @@ async def test_pg_sleep_beyond_the_timeout_is_stopped(pg: Pg) -> None:
         assert elapsed < 5, elapsed
         # Concurrent calls keep being served while one is being stopped.
         slow = asyncio.create_task(session.call_tool("query", {"sql": "SELECT pg_sleep(30)"}))
-        await asyncio.sleep(0.1)
+        await eventually(lambda: running(pg, "SELECT pg_sleep(30)"), message="never ran")
         await assert_still_serving(session)
         assert (await slow).is_error
         await assert_still_serving(session)

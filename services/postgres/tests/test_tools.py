@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import msgspec
+import pytest
 from mcp import types
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from mcp.shared.exceptions import MCPError
+from pg_harness import Pg, mcp_session, pg_settings
+
+from mcpmesh.testing import text_of
 
 TYPES_SQL = """
 SELECT 12345678901234567890.123456789::numeric AS big,
@@ -259,12 +262,8 @@ async def test_schema_resource_and_completion(pg: Pg) -> None:
         )
         done = await reader.complete(ref, {"name": "table", "value": "ord"}, {"schema": "public"})
         assert done.completion.values == ["order_items", "order_totals", "orders"]
-        missing: Any = None
-        try:
+        with pytest.raises(MCPError, match="Resource not found: postgres://public/nope/schema"):
             await reader.read_resource("postgres://public/nope/schema")
-        except Exception as exc:
-            missing = exc
-        assert missing is not None
 
 
 async def test_prompts(pg: Pg) -> None:

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from mcp import ClientSession, types
-from mcp.client.streamable_http import streamable_http_client
 from slack_double import BOT_SCOPES, USER_SCOPES, SlackDouble, Token
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.secrets import DevSecretProvider
-from mcpmesh.testing import serve_in_background
+from mcpmesh.testing import sdk_session, serve_in_background
 from mcpmesh_slack.service import create
 from mcpmesh_slack.settings import SlackSettings
 
@@ -59,10 +58,8 @@ class Harness:
         )
         async with (
             serve_in_background(service) as running,
-            streamable_http_client(running.url) as (read, write, *_),
-            ClientSession(read, write, elicitation_callback=elicit) as session,
+            sdk_session(running.url, elicitation=elicit) as session,
         ):
-            await session.initialize()
             yield session
 
 
@@ -83,7 +80,3 @@ def decline() -> Elicit:
         return types.ElicitResult(action="decline")
 
     return callback
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from slack_double import SlackDouble
-from slack_harness import Harness, accept, text_of
+from slack_harness import Harness, accept
+
+from mcpmesh.testing import text_of
 
 VALID_ARGUMENTS = {
     "list_channels": {},
@@ -45,20 +47,15 @@ async def test_the_service_from_the_environment_has_no_token(
     slack: SlackDouble, monkeypatch
 ) -> None:
     """What `mcpmesh serve slack` builds without Vault: the dev provider, no secrets."""
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamable_http_client
-
-    from mcpmesh.testing import serve_in_background
+    from mcpmesh.testing import sdk_session, serve_in_background
     from mcpmesh_slack.service import create
 
     monkeypatch.delenv("MCPMESH_VAULT_ADDR", raising=False)
     monkeypatch.setenv("MCPMESH_SLACK_API_URL", slack.url)
     async with (
         serve_in_background(create()) as running,
-        streamable_http_client(running.url) as (read, write, *_),
-        ClientSession(read, write) as session,
+        sdk_session(running.url) as session,
     ):
-        await session.initialize()
         result = await session.call_tool("list_channels", {})
     assert result.is_error
     assert "mcpmesh secrets set slack bot_token" in text_of(result)

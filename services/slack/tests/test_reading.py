@@ -6,14 +6,12 @@ import logging
 import time
 
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from slack_double import SlackDouble
-from slack_harness import BOT, USER, Harness, text_of
+from slack_harness import BOT, USER, Harness
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.secrets import DevSecretProvider
-from mcpmesh.testing import serve_in_background
+from mcpmesh.testing import sdk_session, serve_in_background, text_of
 from mcpmesh_slack.service import create
 from mcpmesh_slack.settings import SlackSettings
 
@@ -360,10 +358,8 @@ async def test_a_rotated_token_is_used_right_after_the_old_one_is_rejected(
     )
     async with (
         serve_in_background(service) as running,
-        streamable_http_client(running.url) as (read, write, *_),
-        ClientSession(read, write) as session,
+        sdk_session(running.url) as session,
     ):
-        await session.initialize()
         assert not (await session.call_tool("list_channels", {})).is_error
         slack.revoked.add(BOT)
         vault["bot_token"] = rotated

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from slack_double import SlackDouble
-from slack_harness import Harness, accept, text_of
+from slack_harness import Harness, accept
 
 from mcpmesh.config import SettingsError, load_settings
+from mcpmesh.testing import text_of
 from mcpmesh_slack.settings import PREFIX, SlackSettings
 
 

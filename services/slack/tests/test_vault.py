@@ -8,16 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from slack_double import SlackDouble
-from slack_harness import BOT, text_of
+from slack_harness import BOT
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.embedded.vault import VaultServer, start_vault
 from mcpmesh.secrets import VaultSecretProvider, VaultSettings
 from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir, issue_secret_ids
-from mcpmesh.testing import serve_in_background
+from mcpmesh.testing import sdk_session, serve_in_background, text_of
 from mcpmesh_slack.service import create
 from mcpmesh_slack.settings import SlackSettings
 
@@ -47,10 +45,8 @@ async def provider_for(vault: VaultServer, service: str, tmp_path: Path) -> Vaul
 async def call(service, tool: str, args: dict):  # type: ignore[no-untyped-def]
     async with (
         serve_in_background(service) as running,
-        streamable_http_client(running.url) as (read, write, *_),
-        ClientSession(read, write) as session,
+        sdk_session(running.url) as session,
     ):
-        await session.initialize()
         return await session.call_tool(tool, args)
 
 

@@ -13,9 +13,11 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
+import structlog
 
 S = TypeVar("S", bound=msgspec.Struct)
 _FIELD_PATH = re.compile(r" - at `\$\.(\w+)[^`]*`")
@@ -68,6 +70,45 @@ def _coerce(raw: str, annotation: Any) -> Any:
     if origin is dict or annotation is dict:
         return json.loads(text)
     return text
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def write_switch(
+    env: Mapping[str, str],
+    prefix: str,
+    *,
+    read_only: str | None = None,
+    read_write: str | None = None,
+) -> dict[str, str]:
+    """``{prefix}WRITE`` from an older name of the write switch, with a deprecation warning.
+
+    ``read_only`` names a variable whose meaning is the inverse (``…_READ_ONLY=false``
+    enables writing); ``read_write`` one that means the same. The new name wins when both
+    are set. Returns the environment to load the settings from.
+    """
+    new = prefix + "WRITE"
+    for old, inverse in ((read_only, True), (read_write, False)):
+        if old is None or old not in env:
+            continue
+        value = env[old].strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise SettingsError(f"Bad setting {old}: expected true or false, got {env[old]!r}")
+        structlog.get_logger("mcpmesh.config").warning(
+            "deprecated_setting", variable=old, use=new, inverse=inverse
+        )
+        if new not in env:
+            enabled = (value in _FALSE) if inverse else (value in _TRUE)
+            env = {**env, new: "true" if enabled else "false"}
+    return dict(env)
+
+
+def mesh_workdir() -> Path:
+    """Where ``mcpmesh up`` keeps its backends' data and logs (``MCPMESH_WORKDIR``,
+    default ``.cache/mesh``); the CLI finds a running mesh's backends there."""
+    return Path(os.path.abspath(os.environ.get("MCPMESH_WORKDIR", ".cache/mesh")))
 
 
 def load_settings(

@@ -44,6 +44,8 @@ FIRST_PORT = 8705
 COMPOSE_MARKER = "  # mcpmesh new-service adds services above this line."
 #: The line of deploy/k8s/base/kustomization.yaml before which its directory is listed.
 K8S_MARKER = "  # mcpmesh new-service adds services above this line."
+#: The line of deploy/k8s/overlays/prod/kustomization.yaml before which its image goes.
+K8S_IMAGE_MARKER = "  # mcpmesh new-service adds images above this line."
 _PORT_LINE = re.compile(r"^DEFAULT_PORT\s*=\s*(\d+)", re.MULTILINE)
 _COMPOSE_SERVICE = re.compile(r"^  ([a-z0-9][a-z0-9_.-]*):\s*$", re.MULTILINE)
 _FIRST_PARTY = re.compile(r"^(known-first-party\s*=\s*\[)([^\]]*)\]", re.MULTILINE)
@@ -234,7 +236,8 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
             )
     compose_file = root / "docker-compose.yml"
     kustomization = root / "deploy" / "k8s" / "base" / "kustomization.yaml"
-    for required in (compose_file, kustomization):
+    prod = root / "deploy" / "k8s" / "overlays" / "prod" / "kustomization.yaml"
+    for required in (compose_file, kustomization, prod):
         if not required.is_file():
             raise ScaffoldError(f"{required} is missing: is {root} an mcpmesh checkout?")
     compose_text = compose_file.read_text(encoding="utf-8")
@@ -255,6 +258,14 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
     writes[kustomization] = _insert_before(
         kustomization_text, K8S_MARKER, f"  - {name}", kustomization, gap="\n"
     )
+    (image,) = (t for p, t in _template_files("k8s-prod") if p == "image.yaml.tmpl")
+    writes[prod] = _insert_before(
+        prod.read_text(encoding="utf-8"),
+        K8S_IMAGE_MARKER,
+        _render(image, spec.substitutions()),
+        prod,
+        gap="\n",
+    )
     pyproject = root / "pyproject.toml"
     first_party = _with_first_party(pyproject.read_text(encoding="utf-8"), spec.package)
     if first_party is not None:
@@ -266,8 +277,8 @@ def next_steps(spec: NewService) -> str:
     name, port = spec.name, spec.port
     return f"""\
 Created services/{name} (package {spec.package}, port {port}) and added it to
-docker-compose.yml, deploy/k8s/base/{name}/, deploy/vault/policies/{name}.hcl and
-ruff's known-first-party in pyproject.toml.
+docker-compose.yml, deploy/k8s/base/{name}/ (and its image in overlays/prod),
+deploy/vault/policies/{name}.hcl and ruff's known-first-party in pyproject.toml.
 
 Next steps:
   1. Install it into the workspace (uv picks up services/*):
@@ -280,9 +291,8 @@ Next steps:
   5. Containers:               docker compose up --build {name}
   6. Kubernetes:               kubectl apply -k deploy/k8s/overlays/dev
   7. When it needs secrets: widen deploy/vault/policies/{name}.hcl only as far as it
-     must (the Vault bootstrap gives every policy file's service its AppRole and
-     Kubernetes role), and mount its secret id in docker-compose.yml like the other
-     services.
+     must (the Vault bootstrap gives every policy file's service its AppRole, whose
+     secret id docker-compose.yml already mounts, and its Kubernetes role).
 """
 
 

@@ -9,29 +9,39 @@ production; only the process is shared with the test.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiohttp
 from aiohttp import web
 
+from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
+from mcpmesh.server.context import StateT
 from mcpmesh.server.service import Service
-from mcpmesh.transport.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
 from mcpmesh.transport.http import McpEndpoint
 from mcpmesh.transport.sessions import SessionStore
 
 
-class RunningService:
-    def __init__(self, url: str, app: web.Application) -> None:
+class RunningService(Generic[StateT]):
+    def __init__(self, url: str, app: web.Application, service: Service[StateT]) -> None:
         self.url = url
         self.base = url.removesuffix(MCP_PATH)
         self.app = app
+        self.service = service
 
     @property
     def endpoint(self) -> McpEndpoint:
         return self.app[ENDPOINT_KEY]
+
+    @property
+    def state(self) -> StateT:
+        """What the service's lifespan yielded (its pools, clients), for assertions."""
+        return self.service.state
 
     def __str__(self) -> str:
         return self.url
@@ -39,8 +49,8 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def serve_in_background(
-    service: Service, store: SessionStore | None = None
-) -> AsyncIterator[RunningService]:
+    service: Service[StateT], store: SessionStore | None = None
+) -> AsyncIterator[RunningService[StateT]]:
     app = create_app(service, store=store)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
@@ -49,7 +59,7 @@ async def serve_in_background(
     await site.start()
     port = sock.getsockname()[1]
     try:
-        yield RunningService(f"http://localhost:{port}{MCP_PATH}", app)
+        yield RunningService(f"http://localhost:{port}{MCP_PATH}", app, service)
     finally:
         await runner.cleanup()
 
@@ -148,3 +158,153 @@ async def read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
             data.append(value)
         elif name == "retry":
             retry = int(value)
+
+
+# ---------------------------------------------------------------- waiting on conditions
+
+if TYPE_CHECKING:  # the official SDK is a test dependency, not one of the library's
+    from mcp import ClientSession
+    from mcp.client.session import (
+        ElicitationFnT,
+        ListRootsFnT,
+        LoggingFnT,
+        MessageHandlerFnT,
+        SamplingFnT,
+    )
+    from mcp_types import CallToolResult
+
+_T = TypeVar("_T")
+_NOT_YET: Any = object()
+
+
+async def eventually(
+    condition: Callable[[], _T | Awaitable[_T]],
+    *,
+    timeout: float = 5.0,
+    message: str = "the condition never became true",
+) -> _T:
+    """Wait until ``condition()`` (sync or async) returns a truthy value, and return it.
+
+    An exception from the condition counts as "not yet" (so a condition may assert or
+    connect). After ``timeout`` seconds the test fails with ``message``, the last value
+    and the last exception: a wait that never succeeds is a failure, not a hang. Polls
+    quickly at first, then every 0.1 s, so a shared machine is not kept busy.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pause = 0.005
+    last: Any = _NOT_YET
+    error: BaseException | None = None
+    while True:
+        try:
+            value = condition()
+            if inspect.isawaitable(value):
+                value = await asyncio.wait_for(value, max(deadline - loop.time(), 0.01))
+            if value:
+                return cast("_T", value)
+            last, error = value, None
+        except Exception as exc:  # an assert or a refused connection: "not yet"
+            error = exc
+        left = deadline - loop.time()
+        if left <= 0:
+            seen = "no value" if last is _NOT_YET else f"last value {last!r}"
+            if error is not None:
+                seen = f"last error {type(error).__name__}: {error}"
+            raise AssertionError(f"{message} (within {timeout} s; {seen})") from error
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, 0.1)
+
+
+class ManualClock:
+    """A :class:`mcpmesh.secrets.clock.Clock` that moves only when the test says so.
+
+    Give it to the TTL logic under test (``VaultSecretProvider(..., clock=clock)``) and
+    call :meth:`advance` instead of sleeping past a TTL. ``sleep`` on it returns once the
+    clock has been advanced past the sleeper's deadline. ``time()`` starts at the real
+    UNIX time, so expiry times stay comparable with ``time.time()``.
+    """
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self._wall_start = time.time()
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def time(self) -> float:
+        return self._wall_start + self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        entry = (self._now + seconds, asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        try:
+            await entry[1]
+        finally:
+            if entry in self._sleepers:
+                self._sleepers.remove(entry)
+
+    @property
+    def deadlines(self) -> list[float]:
+        """When the tasks asleep on this clock wake, soonest first: wait for a sleeper to
+        be there before advancing past it (``eventually(lambda: clock.deadlines)``)."""
+        return sorted(deadline for deadline, future in self._sleepers if not future.done())
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has come."""
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self._now += seconds
+        for deadline, future in list(self._sleepers):
+            if deadline <= self._now and not future.done():
+                future.set_result(None)
+
+
+# ---------------------------------------------------------------- official SDK client
+
+
+@contextlib.asynccontextmanager
+async def sdk_session(
+    url: str,
+    *,
+    elicitation: ElicitationFnT | None = None,
+    sampling: SamplingFnT | None = None,
+    roots: ListRootsFnT | None = None,
+    logging: LoggingFnT | None = None,
+    messages: MessageHandlerFnT | None = None,
+    initialize: bool = True,
+) -> AsyncIterator[ClientSession]:
+    """An official-SDK (``mcp``) client session to ``url`` over Streamable HTTP.
+
+    Each callback, when given, is the SDK's own (and makes the client declare the
+    capability): ``elicitation`` answers ``elicitation/create``, ``sampling``
+    ``sampling/createMessage``, ``roots`` ``roots/list``; ``logging`` receives log
+    notifications and ``messages`` every other server notification. The session is
+    initialized unless ``initialize=False`` (to test the handshake itself).
+    """
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        streamable_http_client(url) as (read, write, *_),
+        ClientSession(
+            read,
+            write,
+            elicitation_callback=elicitation,
+            sampling_callback=sampling,
+            list_roots_callback=roots,
+            logging_callback=logging,
+            message_handler=messages,
+        ) as session,
+    ):
+        if initialize:
+            await session.initialize()
+        yield session
+
+
+def text_of(result: CallToolResult) -> str:
+    """The text blocks of a tool result, one per line (what a model would read)."""
+    return "\n".join(block.text for block in result.content if block.type == "text")

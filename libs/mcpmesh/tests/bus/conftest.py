@@ -30,12 +30,12 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.embedded.nats import NatsServer, start_nats
 from mcpmesh.embedded.process import free_port
 from mcpmesh.server.service import Service
 from mcpmesh.testing import RunningService
-from mcpmesh.transport.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
 
 API_KEY = "sk-test-double-key"
 
@@ -196,7 +196,7 @@ async def run_replica(
     await web.SockSite(runner, sock).start()
     port = sock.getsockname()[1]
     try:
-        yield Replica(f"http://localhost:{port}{MCP_PATH}", app)
+        yield Replica(f"http://localhost:{port}{MCP_PATH}", app, service)
     finally:
         await runner.cleanup()
 

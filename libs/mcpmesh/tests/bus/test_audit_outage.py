@@ -16,7 +16,7 @@ from mcpmesh import Context, Service
 from mcpmesh.bus.audit import audit_stream_name, read_stream, verify_events
 from mcpmesh.bus.settings import BusSettings
 from mcpmesh.embedded.nats import NatsServer, start_nats
-from mcpmesh.testing import RawClient
+from mcpmesh.testing import RawClient, eventually
 
 
 class Note(msgspec.Struct):
@@ -32,13 +32,6 @@ def build() -> Service:
         return args.text
 
     return service
-
-
-async def wait_until(condition: Any, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def stored_events(url: str, prefix: str) -> list[Any]:
@@ -68,7 +61,9 @@ async def test_events_made_while_nats_is_down_are_published_after(
                 await call(client, f"before-{i}")
             await asyncio.wait_for(a.bus.auditor.flushed(), 10)
             await server.kill()
-            await wait_until(lambda: not a.bus.nc.is_connected)
+            await eventually(
+                lambda: not a.bus.nc.is_connected, timeout=20, message="NATS seen down"
+            )
             answers = await asyncio.gather(*(call(client, f"during-{i}") for i in range(200)))
             assert all("result" in answer for answer in answers)
             assert len(a.bus.auditor.pending) == 200  # kept, not dropped
@@ -104,7 +99,9 @@ async def test_a_full_buffer_refuses_calls_clearly_when_set_to_fail(
             client = RawClient(http, a.url)
             await client.initialize()
             await server.kill()
-            await wait_until(lambda: not a.bus.nc.is_connected)
+            await eventually(
+                lambda: not a.bus.nc.is_connected, timeout=20, message="NATS seen down"
+            )
             for i in range(3):
                 assert "result" in await call(client, f"kept-{i}")
             refused = await call(client, "refused")
@@ -133,11 +130,15 @@ async def test_a_full_buffer_makes_calls_wait_by_default(tmp_path: Path, replica
             client = RawClient(http, a.url)
             await client.initialize()
             await server.kill()
-            await wait_until(lambda: not a.bus.nc.is_connected)
+            await eventually(
+                lambda: not a.bus.nc.is_connected, timeout=20, message="NATS seen down"
+            )
             for i in range(3):
                 await call(client, f"kept-{i}")
             waiting = asyncio.ensure_future(call(client, "waits"))
-            await wait_until(lambda: a.bus.auditor.waiting == 1)  # held at the gate
+            await eventually(  # held at the gate
+                lambda: a.bus.auditor.waiting == 1, timeout=20, message="the call waits for room"
+            )
             assert not waiting.done()
             server = await start_nats(tmp_path / "nats", port)
             answer = await asyncio.wait_for(waiting, 30)

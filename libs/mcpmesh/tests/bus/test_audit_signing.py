@@ -83,8 +83,7 @@ class Note(msgspec.Struct):
 
 
 def build(secrets: VaultSecretProvider) -> Service:
-    service = Service("github", version="0")
-    service.secrets = secrets
+    service = Service("github", version="0", secrets=secrets)
 
     @service.tool()
     async def note(ctx: Context, args: Note) -> str:

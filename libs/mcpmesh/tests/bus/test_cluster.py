@@ -12,7 +12,7 @@ import msgspec
 from mcpmesh import Context, Service
 from mcpmesh.bus.settings import BusSettings
 from mcpmesh.config import ServerSettings
-from mcpmesh.testing import RawClient, read_sse
+from mcpmesh.testing import RawClient, eventually, read_sse
 
 WATCHED = "test://watched"
 
@@ -21,7 +21,7 @@ class Seconds(msgspec.Struct):
     seconds: float
 
 
-def build(stopped: asyncio.Event | None = None) -> Service:
+def build(stopped: asyncio.Event | None = None, started: asyncio.Event | None = None) -> Service:
     service = Service("bus-test", version="0", settings=ServerSettings(sse_retry_ms=100))
 
     @service.resource(WATCHED, name="watched")
@@ -44,6 +44,8 @@ def build(stopped: asyncio.Event | None = None) -> Service:
 
     @service.tool()
     async def sleepy(ctx: Context, args: Seconds) -> str:
+        if started is not None:
+            started.set()
         try:
             await asyncio.sleep(args.seconds)
         finally:
@@ -136,9 +138,9 @@ async def test_post_stream_resumed_on_another_replica(
 async def test_cancel_reaches_the_replica_running_the_request(
     bus_settings: BusSettings, replica: Any
 ) -> None:
-    stopped = asyncio.Event()
+    started, stopped = asyncio.Event(), asyncio.Event()
     async with (
-        replica(build(stopped), bus_settings) as a,
+        replica(build(stopped, started), bus_settings) as a,
         replica(build(), bus_settings) as b,
         aiohttp.ClientSession() as http,
     ):
@@ -154,7 +156,7 @@ async def test_cancel_reaches_the_replica_running_the_request(
                 }
             )
         )
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(started.wait(), 5)
         cancel = await at(http, b.url, on_a.session_id).post(
             {
                 "jsonrpc": "2.0",
@@ -179,13 +181,18 @@ async def test_nats_down_readyz_says_so_and_nothing_hangs(tmp_path: Any, replica
             client = RawClient(http, a.url)
             await client.initialize()
             await server.kill()
-            await asyncio.sleep(0.3)
-            ready = await http.get(a.base + "/readyz")
-            body = await ready.json()
-            assert ready.status == 503 and "nats" in body["problems"], body
+
+            async def not_ready() -> dict[str, Any] | None:
+                ready = await http.get(a.base + "/readyz")
+                body = await ready.json()
+                return body if ready.status == 503 and "nats" in body["problems"] else None
+
+            await eventually(not_ready, message="/readyz never reported NATS down")
             # Calls this replica can serve alone still work (state cached here).
             local = await client.call("tools/call", {"name": "touch", "arguments": {}})
-            assert "error" in local or local["result"]
+            assert "error" not in local, local
+            assert local["result"]["content"] == [{"type": "text", "text": "touched"}]
+            assert not local["result"].get("isError")
             # What needs the bus fails at once, clearly.
             started = asyncio.get_running_loop().time()
             fresh = RawClient(http, a.url)

@@ -18,6 +18,7 @@ from mcpmesh.embedded.postgres import PostgresCluster, create_demo_database, sta
 from mcpmesh.embedded.vault import VaultServer, start_vault
 from mcpmesh.secrets import VaultSecretProvider, VaultSettings
 from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
+from mcpmesh.secrets.clock import SYSTEM_CLOCK, Clock
 
 T = TypeVar("T")
 
@@ -98,9 +99,15 @@ class VaultKit:
         return file
 
     async def provider(
-        self, service: str, *, login_as: str | None = None, **settings: Any
+        self,
+        service: str,
+        *,
+        login_as: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        **settings: Any,
     ) -> VaultSecretProvider:
-        """A provider logging in as `mcpmesh up` services do (AppRole of ``login_as``)."""
+        """A provider logging in as `mcpmesh up` services do (AppRole of ``login_as``);
+        give it a ``ManualClock`` to move its TTLs without sleeping."""
         file = await self.secret_id(login_as or service)
         config = VaultSettings(
             addr=self.server.addr,
@@ -109,7 +116,7 @@ class VaultKit:
             secret_id_file=str(file),
             **settings,
         )
-        provider = VaultSecretProvider(service, config)
+        provider = VaultSecretProvider(service, config, clock=clock)
         self.providers.append(provider)
         return provider
 

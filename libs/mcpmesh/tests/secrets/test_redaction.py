@@ -9,15 +9,13 @@ import logging
 import msgspec
 import pytest
 import structlog
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 
 from mcpmesh import Context, Service
 from mcpmesh.guard import REDACTED, redact_result, redact_text, remember
 from mcpmesh.obs.logging import configure_logging
 from mcpmesh.protocol.types import CallToolResult, TextContent
-from mcpmesh.secrets import DevSecretProvider, SecretUnavailable, use_secrets
-from mcpmesh.testing import serve_in_background
+from mcpmesh.secrets import DevSecretProvider, SecretUnavailable
+from mcpmesh.testing import sdk_session, serve_in_background
 
 from .conftest import VaultKit
 
@@ -74,8 +72,7 @@ class Leaky(msgspec.Struct):
 
 def leaky_service(provider) -> Service:  # type: ignore[no-untyped-def]
     """A careless service: it logs its token every way it can and returns it."""
-    service = Service("github", version="0")
-    use_secrets(service, provider)
+    service = Service("github", version="0", secrets=provider)
     log = structlog.get_logger("leaky")
 
     @service.tool()
@@ -113,10 +110,8 @@ async def test_a_run_using_secrets_leaks_nothing_to_logs_or_results(
         provider = await kit.provider("github")
         async with (
             serve_in_background(leaky_service(provider)) as running,
-            streamable_http_client(running.url) as (read, write, *_),
-            ClientSession(read, write) as session,
+            sdk_session(running.url) as session,
         ):
-            await session.initialize()
             result = await session.call_tool("leak", {"text": f"echo {unrelated}"})
             failed = await session.call_tool("missing", {"text": ""})
     finally:

@@ -13,6 +13,7 @@ import hvac.exceptions
 import pytest
 
 from mcpmesh.secrets import SecretUnavailable, VaultSecretProvider, VaultSettings
+from mcpmesh.testing import ManualClock, eventually
 
 from .conftest import VaultKit, admin
 
@@ -49,10 +50,13 @@ async def test_forget_reads_a_rotated_secret_at_once(kit: VaultKit) -> None:
 
 async def test_value_is_read_again_after_the_cache_ttl(kit: VaultKit) -> None:
     await kit.write("services/github/token", "first-value")
-    provider = await kit.provider("github", cache_ttl=0.6, refresh_fraction=0.5)
+    clock = ManualClock()
+    provider = await kit.provider("github", cache_ttl=0.6, refresh_fraction=0.5, clock=clock)
     assert await provider.get("token") == "first-value"
     await kit.write("services/github/token", "second-value")
-    await asyncio.sleep(0.7)
+    clock.advance(0.29)  # before the refresh point: still the cached value
+    assert await provider.get("token") == "first-value"
+    clock.advance(0.42)
     assert await provider.get("token") == "second-value"
 
 
@@ -79,7 +83,7 @@ async def test_cancelled_caller_does_not_cancel_the_shared_fetch(kit: VaultKit) 
     provider = await kit.provider("github")
     impatient = asyncio.create_task(provider.get("token"))
     patient = asyncio.create_task(provider.get("token"))
-    await asyncio.sleep(0)
+    await eventually(lambda: provider._static._inflight, message="no fetch started")
     impatient.cancel()
     assert await patient == GITHUB_TOKEN
 
@@ -146,18 +150,21 @@ async def test_a_principal_cannot_climb_out_of_its_path(kit: VaultKit) -> None:
 async def test_vault_going_away_cached_keep_serving_else_clear_error(kit: VaultKit) -> None:
     await kit.write("services/github/token", GITHUB_TOKEN)
     await kit.write("services/github/app_id", "123456")
-    provider = await kit.provider("github", cache_ttl=2.0, refresh_fraction=0.25, timeout=1.0)
+    clock = ManualClock()
+    provider = await kit.provider(
+        "github", cache_ttl=2.0, refresh_fraction=0.25, timeout=1.0, clock=clock
+    )
     assert await provider.get("token") == GITHUB_TOKEN
     await kit.server.stop()
     # Past the refresh point: the refresh fails, the unexpired value is still served.
-    await asyncio.sleep(0.6)
+    clock.advance(0.6)
     assert await provider.get("token") == GITHUB_TOKEN
     with pytest.raises(SecretUnavailable) as caught:
         await provider.get("app_id")
     message = str(caught.value)
     assert "unreachable" in message and "MCPMESH_VAULT_ADDR" in message
     # Past expiry: nothing is served any more.
-    await asyncio.sleep(1.6)
+    clock.advance(1.6)
     with pytest.raises(SecretUnavailable) as caught:
         await provider.get("token")
     assert GITHUB_TOKEN not in str(caught.value)
@@ -166,14 +173,23 @@ async def test_vault_going_away_cached_keep_serving_else_clear_error(kit: VaultK
 async def test_token_is_renewed_before_it_expires(kit: VaultKit) -> None:
     await kit.set_token_ttl("github", "2s", "1h")
     await kit.write("services/github/token", GITHUB_TOKEN)
-    provider = await kit.provider("github", cache_ttl=0.3)
+    clock = ManualClock()
+    provider = await kit.provider("github", cache_ttl=0.3, clock=clock)
     await provider.get("token")
-    accessor = (await admin(provider._client.auth.token.lookup_self))["data"]["accessor"]
-    await asyncio.sleep(3.5)  # past the token's 2 s TTL
-    assert await provider.get("token") == GITHUB_TOKEN
-    after = (await admin(provider._client.auth.token.lookup_self))["data"]
-    assert after["accessor"] == accessor  # the same token, renewed, not a new login
+    before = (await admin(provider._client.auth.token.lookup_self))["data"]
+    assert not before.get("last_renewal_time")
+    await eventually(lambda: clock.deadlines, message="the token keeper never waited")
+    clock.advance(1.4)  # past the refresh point (2/3 of the token's 2 s TTL)
+
+    async def renewed() -> dict:
+        data = (await admin(provider._client.auth.token.lookup_self))["data"]
+        return data if data.get("last_renewal_time") else {}
+
+    after = await eventually(renewed, message="Vault never saw the token renewed")
+    assert after["accessor"] == before["accessor"]  # the same token, renewed, not a new login
     assert provider._token_generation == 1
+    clock.advance(0.4)  # past the cache TTL: read again with the renewed token
+    assert await provider.get("token") == GITHUB_TOKEN
 
 
 async def test_relogin_when_the_token_reaches_its_max_ttl(kit: VaultKit) -> None:
@@ -182,22 +198,32 @@ async def test_relogin_when_the_token_reaches_its_max_ttl(kit: VaultKit) -> None
     provider = await kit.provider("github", cache_ttl=0.3)
     await provider.get("token")
     first = provider._client.token
-    await asyncio.sleep(3.0)
+    # The real clock: Vault caps a renewal by the max TTL counted in real time, so only
+    # real time brings the cap (the keeper renews, sees less back, logs in again).
+    await eventually(lambda: provider._token_generation >= 2, message="no new login")
     assert await provider.get("token") == GITHUB_TOKEN
     assert provider._client.token != first
-    assert provider._token_generation >= 2
-    # The first token is really gone.
-    with pytest.raises(hvac.exceptions.Forbidden):
-        await admin(hvac.Client(url=kit.server.addr, token=first).auth.token.lookup_self)
+    # The first token really reaches its end (Vault's own clock, real time).
+    old = hvac.Client(url=kit.server.addr, token=first)
+
+    async def first_token_gone() -> bool:
+        try:
+            await admin(old.auth.token.lookup_self)
+        except hvac.exceptions.Forbidden:
+            return True
+        return False
+
+    await eventually(first_token_gone, message="the first token outlived its max TTL")
 
 
 async def test_relogin_when_the_token_was_revoked_behind_its_back(kit: VaultKit) -> None:
     await kit.write("services/github/token", GITHUB_TOKEN)
-    provider = await kit.provider("github", cache_ttl=0.1)
+    clock = ManualClock()
+    provider = await kit.provider("github", cache_ttl=0.1, clock=clock)
     await provider.get("token")
     stolen = provider._client.token
     await admin(lambda: kit.root.auth.token.revoke(stolen))
-    await asyncio.sleep(0.2)
+    clock.advance(0.2)
     assert await provider.get("token") == GITHUB_TOKEN
     assert provider._client.token != stolen
 
@@ -208,12 +234,24 @@ async def test_expired_static_token_gives_a_clear_message(kit: VaultKit) -> None
     )
     token = created["auth"]["client_token"]
     await kit.write("services/github/token", GITHUB_TOKEN)
+    clock = ManualClock()
     provider = VaultSecretProvider(
-        "github", VaultSettings(addr=kit.server.addr, auth="token", token=token, cache_ttl=0.1)
+        "github",
+        VaultSettings(addr=kit.server.addr, auth="token", token=token, cache_ttl=0.1),
+        clock=clock,
     )
     kit.providers.append(provider)
     assert await provider.get("token") == GITHUB_TOKEN
-    await asyncio.sleep(1.5)
+
+    async def token_expired_in_vault() -> bool:
+        try:
+            await admin(hvac.Client(url=kit.server.addr, token=token).auth.token.lookup_self)
+        except hvac.exceptions.Forbidden:
+            return True
+        return False
+
+    await eventually(token_expired_in_vault, message="Vault kept the 1 s token")
+    clock.advance(0.2)  # past the cache TTL
     with pytest.raises(SecretUnavailable) as caught:
         await provider.get("token")
     assert "MCPMESH_VAULT_TOKEN" in str(caught.value)

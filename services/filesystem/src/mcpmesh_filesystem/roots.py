@@ -13,10 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
-
 from mcpmesh import Context, ToolError
-from mcpmesh.protocol.session import SessionState
 from mcpmesh_filesystem.sandbox import Root, Sandbox, shown
 
 Offload = Callable[..., Awaitable[Any]]
@@ -71,7 +68,3 @@ class SessionRoots:
 
     def forget(self, session_id: str) -> None:
         self._cache.pop(session_id, None)
-
-    async def on_roots_changed(self, session: SessionState, params: msgspec.Raw) -> None:
-        """``notifications/roots/list_changed``: ask again on the next call."""
-        self.forget(session.id)

@@ -19,8 +19,9 @@ class FilesystemSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: Used only when ``roots`` is empty; default ``$MCPMESH_WORKDIR/filesystem-example``
     #: (``MCPMESH_WORKDIR`` defaults to ``.cache/mesh``).
     example_root: str = ""
-    #: Read-only by default: the write tools are not even listed unless this is false.
-    read_only: bool = True
+    #: Read-only by default: the write tools are not even listed unless this is true.
+    #: (``MCPMESH_FS_READ_ONLY=false``, its old inverse, still works, deprecated.)
+    write: bool = False
     #: Largest part of one file a read returns; longer files are cut and say so.
     max_file_bytes: int = 4 * MiB
     #: Largest total of file text one call returns (read_multiple_files, searches).

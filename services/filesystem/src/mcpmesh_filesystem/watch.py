@@ -33,14 +33,14 @@ def signature_of(status: os.stat_result) -> Signature:
     return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_mode)
 
 
-def live_subscriptions(service: Service) -> set[str]:
+def live_subscriptions(service: Service[Any]) -> set[str]:
     """``file://`` URIs some live session served by this replica subscribed to."""
     return {uri for uri in service.subscribed_uris() if uri.startswith("file://")}
 
 
 class SubscriptionWatcher:
     def __init__(
-        self, service: Service, sandbox: Sandbox, offload: Offload, interval: float, limit: int
+        self, service: Service[Any], sandbox: Sandbox, offload: Offload, interval: float, limit: int
     ) -> None:
         self.service = service
         self.sandbox = sandbox
@@ -53,10 +53,10 @@ class SubscriptionWatcher:
         self._recent: OrderedDict[str, Signature] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, service: Service) -> None:
+    async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
-    async def stop(self, service: Service) -> None:
+    async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -35,7 +35,7 @@ class RepoRef(_Args, kw_only=True):
     repo: RepoName
 
 
-class _RepoPaged(RepoRef, kw_only=True):
+class RepoPaged(RepoRef, kw_only=True):
     page: PageNo = 1
     per_page: PerPage = 30
 
@@ -51,7 +51,7 @@ class FileArgs(RepoRef, kw_only=True):
     ref: Annotated[str | None, msgspec.Meta(description="Branch, tag or commit SHA")] = None
 
 
-class ListCommits(_RepoPaged, kw_only=True):
+class ListCommits(RepoPaged, kw_only=True):
     sha: Annotated[str | None, msgspec.Meta(description="Branch or SHA to start from")] = None
     path: Annotated[str | None, msgspec.Meta(description="Only commits touching this path")] = None
     author: Annotated[str | None, msgspec.Meta(description="GitHub login or email")] = None
@@ -61,7 +61,7 @@ class CommitArgs(RepoRef, kw_only=True):
     sha: Annotated[str, msgspec.Meta(description="Commit SHA, branch or tag")]
 
 
-class ListIssues(_RepoPaged, kw_only=True):
+class ListIssues(RepoPaged, kw_only=True):
     state: Literal["open", "closed", "all"] = "open"
     labels: Annotated[list[str], msgspec.Meta(description="Only issues with all these labels")] = []
     sort: Literal["created", "updated", "comments"] = "created"
@@ -78,7 +78,7 @@ class IssueCommentsArgs(IssueArgs, kw_only=True):
     per_page: PerPage = 30
 
 
-class ListPulls(_RepoPaged, kw_only=True):
+class ListPulls(RepoPaged, kw_only=True):
     state: Literal["open", "closed", "all"] = "open"
     head: Annotated[str | None, msgspec.Meta(description="user:branch")] = None
     base: str | None = None
@@ -95,7 +95,7 @@ class PullPagedArgs(PullArgs, kw_only=True):
     per_page: PerPage = 30
 
 
-class ListRuns(_RepoPaged, kw_only=True):
+class ListRuns(RepoPaged, kw_only=True):
     branch: str | None = None
     status: (
         Literal[

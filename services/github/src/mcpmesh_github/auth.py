@@ -24,6 +24,7 @@ from mcpmesh import ToolError
 from mcpmesh.guard.redaction import remember
 from mcpmesh.secrets import SecretUnavailable
 from mcpmesh_github.client import GitHubApiError, GitHubClient
+from mcpmesh_github.safety import Repo
 from mcpmesh_github.settings import GitHubSettings
 
 log = structlog.get_logger("mcpmesh_github.auth")
@@ -48,12 +49,12 @@ class Grant(msgspec.Struct, frozen=True):
     permissions: tuple[tuple[str, str], ...] = (("metadata", "read"),)
 
     @classmethod
-    def of(cls, repo: tuple[str, str] | None, permissions: Permissions) -> Grant:
+    def of(cls, repo: Repo | None, permissions: Permissions) -> Grant:
         perms = dict(permissions)
         perms.setdefault("metadata", "read")
         if repo is None:
             return cls(permissions=tuple(sorted(perms.items())))
-        return cls(owner=repo[0], repos=(repo[1],), permissions=tuple(sorted(perms.items())))
+        return cls(owner=repo.owner, repos=(repo.name,), permissions=tuple(sorted(perms.items())))
 
 
 class Credential(msgspec.Struct, frozen=True):
@@ -105,9 +106,9 @@ class CredentialBroker:
             raise NoCredentials("No secret provider is configured for the GitHub service.")
         try:
             app_id = (await secrets.get("app_id")).strip()
-        except SecretUnavailable:
-            if self.settings.auth == "app":
-                raise
+        except SecretUnavailable as exc:
+            if self.settings.auth == "app" or not _about_the_secret(exc):
+                raise  # e.g. Vault refused the login: that is the cause, say it
             return None
         installation_id = (await secrets.get("app_installation_id")).strip()
         private_key = await secrets.get("app_private_key")
@@ -124,7 +125,11 @@ class CredentialBroker:
         try:
             token = (await secrets.get("token", principal=principal)).strip()
         except SecretUnavailable as exc:
-            raise NoCredentials(f"No GitHub credentials are set. {HOW_TO_SET}") from exc
+            if not _about_the_secret(exc):
+                raise  # Vault unreachable or its login refused: not a missing token
+            raise NoCredentials(
+                f"No GitHub credentials are set. {HOW_TO_SET} (The secret provider said: {exc})"
+            ) from exc
         if not token:
             raise NoCredentials(f"The GitHub token is empty. {HOW_TO_SET}")
         remember(token)
@@ -176,6 +181,13 @@ class CredentialBroker:
             expires_in_s=int(expires_at - time.time()),
         )
         return _Minted(token=token, expires_at=expires_at)
+
+
+def _about_the_secret(exc: SecretUnavailable) -> bool:
+    """True when the provider answered about this one secret (not set, not readable);
+    False when it could not answer at all (Vault unreachable, its login refused, shutting
+    down), which the caller must report as it is: "no credentials set" would hide it."""
+    return exc.name is not None
 
 
 def _sign_jwt(app_id: str, private_key: str) -> str:

@@ -1,22 +1,26 @@
 """The catalogue of tools, grouped in toolsets, and which of them a configuration offers.
 
-Tools are declared once here with their toolset and whether they write; the factory
-registers only the selected ones, so a tool that is not offered is not listed and cannot
-be called (read-only mode is not a runtime check that could be forgotten).
+A tool is declared once, in its toolset's module, as ``async (gh, args) -> Result``:
+its arguments Struct gives ``inputSchema``, its return annotation ``outputSchema``.
+The factory registers only the selected tools, so a tool that is not offered is not
+listed and cannot be called (writes off is not a runtime check that could be forgotten).
 """
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from mcpmesh import Context, ToolResult
+if TYPE_CHECKING:
+    from mcpmesh_github.api import GitHub
 
 TOOLSETS = ("context", "repos", "issues", "pull_requests", "search", "actions")
 
-Handler = Callable[[Context, Any], Awaitable[ToolResult]]
+Handler = Callable[["GitHub", Any], Awaitable[Any]]
 
 
 class ToolDef(msgspec.Struct, kw_only=True, frozen=True):
@@ -24,7 +28,10 @@ class ToolDef(msgspec.Struct, kw_only=True, frozen=True):
     toolset: str
     write: bool
     handler: Any
+    #: The arguments Struct (``inputSchema``) and the result Struct (``outputSchema``).
+    args: type
     output: type
+    description: str
     destructive: bool = False
     idempotent: bool = False
 
@@ -33,24 +40,22 @@ CATALOGUE: dict[str, ToolDef] = {}
 
 
 def github_tool(
-    toolset: str,
-    *,
-    output: type,
-    write: bool = False,
-    destructive: bool = False,
-    idempotent: bool = False,
+    toolset: str, *, write: bool = False, destructive: bool = False, idempotent: bool = False
 ) -> Callable[[Handler], Handler]:
     if toolset not in TOOLSETS:
         raise ValueError(f"unknown toolset {toolset!r}")
 
     def register(handler: Handler) -> Handler:
-        name = handler.__name__
-        CATALOGUE[name] = ToolDef(
-            name=name,
+        hints = typing.get_type_hints(handler)
+        args_name = list(inspect.signature(handler).parameters)[1]
+        CATALOGUE[handler.__name__] = ToolDef(
+            name=handler.__name__,
             toolset=toolset,
             write=write,
             handler=handler,
-            output=output,
+            args=hints[args_name],
+            output=hints["return"],
+            description=inspect.getdoc(handler) or handler.__name__,
             destructive=destructive,
             idempotent=idempotent or not write,
         )
@@ -59,11 +64,9 @@ def github_tool(
     return register
 
 
-def select(
-    toolsets: list[str], tools: list[str], exclude: list[str], read_only: bool
-) -> list[ToolDef]:
-    """Toolsets plus single tools, minus excluded ones, minus writes in read-only mode
-    (read-only wins over an explicitly named write tool, as in GitHub's server)."""
+def select(toolsets: list[str], tools: list[str], exclude: list[str], write: bool) -> list[ToolDef]:
+    """Toolsets plus single tools, minus excluded ones, minus writes unless ``write``
+    (off wins over an explicitly named write tool, as read-only does in GitHub's server)."""
     wanted_sets = set(TOOLSETS) if "all" in toolsets else set(toolsets)
     unknown = (wanted_sets - set(TOOLSETS)) | {t for t in [*tools, *exclude] if t not in CATALOGUE}
     if unknown:
@@ -71,11 +74,10 @@ def select(
             f"unknown toolsets or tools: {', '.join(sorted(unknown))} "
             f"(toolsets: {', '.join(TOOLSETS)}; tools: {', '.join(sorted(CATALOGUE))})"
         )
-    chosen = [
+    return [
         d
         for d in CATALOGUE.values()
         if (d.toolset in wanted_sets or d.name in tools)
         and d.name not in exclude
-        and not (read_only and d.write)
+        and (write or not d.write)
     ]
-    return chosen

@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from mcpmesh import ToolError
 
 _OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
@@ -23,6 +25,27 @@ _REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _REF_FORBIDDEN = re.compile(r"(\.\.|[\x00-\x20~^:?*\[\\]|@\{|//|^/|/$|\.lock$|^-)")
 _PATH_FORBIDDEN = re.compile(r"(^|/)\.\.?(/|$)|[\x00-\x1f\\]")
 PUSH_PERMISSIONS = frozenset(["admin", "maintain", "write"])
+
+
+class Repo(msgspec.Struct, frozen=True):
+    """A repository a call may touch. Made only by :meth:`RepoAllowlist.checked` (names
+    validated, allowlist checked) or from what GitHub itself returned."""
+
+    owner: str
+    name: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    def path(self, suffix: str = "") -> str:
+        """The REST path of this repository, or of ``suffix`` under it."""
+        return f"/repos/{self.owner}/{self.name}{suffix}"
+
+    @classmethod
+    def of_full_name(cls, full_name: str) -> Repo:
+        owner, _, name = full_name.partition("/")
+        return cls(owner, name)
 
 
 def check_names(owner: str, repo: str) -> tuple[str, str]:
@@ -58,11 +81,19 @@ class RepoAllowlist:
         name = full_name.lower()
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns)
 
-    def check(self, owner: str, repo: str) -> None:
-        if not self.allows(f"{owner}/{repo}"):
+    def checked(self, owner: str, repo: str) -> Repo:
+        """The repository, once its names are valid and the allowlist allows it; a
+        ToolError (nothing sent) otherwise."""
+        check_names(owner, repo)
+        checked = Repo(owner, repo)
+        self.check(checked)
+        return checked
+
+    def check(self, repo: Repo) -> None:
+        if not self.allows(repo.full_name):
             configured = ",".join(self.patterns) or "(empty: no repository allowed)"
             raise ToolError(
-                f"Repository {owner}/{repo} is not in this service's allowlist "
+                f"Repository {repo.full_name} is not in this service's allowlist "
                 f"(MCPMESH_GH_ALLOWED_REPOS={configured}); nothing was requested from GitHub. "
                 "Ask the operator to add it if the task needs it."
             )

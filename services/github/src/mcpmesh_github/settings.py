@@ -5,9 +5,16 @@ Every field is documented in the service README; a bad value stops the service a
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
+import structlog
+
+from mcpmesh.config import SettingsError, load_settings
+
+log = structlog.get_logger("mcpmesh_github.settings")
 
 DEFAULT_TOOLSETS = ["context", "repos", "issues", "pull_requests"]
 
@@ -23,8 +30,8 @@ class GitHubSettings(msgspec.Struct, kw_only=True, frozen=True):
     tools: list[str] = []
     #: Tools never offered (wins over toolsets and tools).
     exclude_tools: list[str] = []
-    #: Offer no write tools at all (wins over toolsets and tools).
-    read_only: bool = True
+    #: Offer the write tools of the chosen toolsets (off: none at all, whatever is named).
+    write: bool = False
     #: ``owner/repo`` patterns (fnmatch: ``octo-org/*``, ``*``) a call may touch; empty: none.
     allowed_repos: list[str] = []
     #: On public repositories, withhold content from authors without push access.
@@ -57,3 +64,35 @@ class GitHubSettings(msgspec.Struct, kw_only=True, frozen=True):
     request_timeout: float = 30.0
     #: Responses kept for conditional requests (ETag / If-None-Match).
     etag_cache_size: int = 512
+
+
+PREFIX = "MCPMESH_GH_"
+#: The write switch's name before it was ``MCPMESH_GH_WRITE`` (the inverse of it).
+DEPRECATED_READ_ONLY = PREFIX + "READ_ONLY"
+
+
+def load_github_settings(env: Mapping[str, str] | None = None) -> GitHubSettings:
+    """The settings from the ``MCPMESH_GH_…`` environment.
+
+    ``MCPMESH_GH_READ_ONLY`` (the old, inverted name of ``MCPMESH_GH_WRITE``) still
+    works, with a deprecation warning; when both are set, ``MCPMESH_GH_WRITE`` wins.
+    """
+    env = os.environ if env is None else env
+    overrides: dict[str, bool] = {}
+    old = env.get(DEPRECATED_READ_ONLY)
+    if old is not None:
+        try:
+            read_only = msgspec.json.decode(old.strip().lower(), type=bool)
+        except msgspec.DecodeError:
+            raise SettingsError(
+                f"Bad setting {DEPRECATED_READ_ONLY}: expected true or false"
+            ) from None
+        log.warning(
+            "deprecated_setting",
+            setting=DEPRECATED_READ_ONLY,
+            use=f"{PREFIX}WRITE={'false' if read_only else 'true'}",
+            ignored=PREFIX + "WRITE" in env,
+        )
+        if PREFIX + "WRITE" not in env:
+            overrides["write"] = not read_only
+    return load_settings(GitHubSettings, prefix=PREFIX, env=env, **overrides)

@@ -6,17 +6,22 @@ MCP surface: tools, the per-table schema resource, prompts.
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 import structlog
 
 from mcpmesh import Context, PromptMessage, Service, TextContent, ToolError, ToolResult
-from mcpmesh.config import ServerSettings, load_settings
+from mcpmesh.config import ServerSettings, load_settings, write_switch
 from mcpmesh.protocol.errors import resource_not_found
-from mcpmesh.secrets import use_secrets
+from mcpmesh.secrets import SecretProvider
 from mcpmesh_postgres import __version__, catalog
 from mcpmesh_postgres.database import Database, QueryResult
+from mcpmesh_postgres.login import UnsafeLogin
 from mcpmesh_postgres.settings import PostgresSettings
 from mcpmesh_postgres.table import render
 
@@ -103,51 +108,75 @@ def _json_text(title: str, value: Any) -> str:
     return f"{title} {_UNTRUSTED}:\n" + msgspec.json.format(msgspec.json.encode(value)).decode()
 
 
+@dataclass(frozen=True)
+class State:
+    """What the running service holds: the database's pools."""
+
+    db: Database
+
+
+def load_postgres_settings() -> PostgresSettings:
+    """``MCPMESH_PG_…``; the old ``MCPMESH_PG_READ_WRITE`` still works (deprecated)."""
+    env = write_switch(os.environ, "MCPMESH_PG_", read_write="MCPMESH_PG_READ_WRITE")
+    return load_settings(PostgresSettings, prefix="MCPMESH_PG_", env=env)
+
+
 def create(
     settings: ServerSettings | None = None,
     *,
     pg: PostgresSettings | None = None,
-    secrets: Any = None,
-) -> Service:
+    secrets: SecretProvider | None = None,
+) -> Service[State]:
     """The entry-point factory; ``pg`` and ``secrets`` default to the environment."""
-    pg = pg or load_settings(PostgresSettings, prefix="MCPMESH_PG_")
-    service = Service("postgres", version=__version__, instructions=INSTRUCTIONS, settings=settings)
-    db = Database(pg, use_secrets(service, secrets))
+    pg = pg or load_postgres_settings()
 
-    async def open_pools(_service: Service) -> None:
+    @asynccontextmanager
+    async def lifespan(service: Service[State]) -> AsyncIterator[State]:
+        db = Database(pg, service.secrets)
         try:
             await db.ensure_open()
+        except UnsafeLogin:  # a dangerous misconfiguration: refused at start
+            raise
         except ToolError as exc:  # start anyway: /readyz and each call say what is wrong
             log.warning("database_unavailable", error=str(exc))
+        try:
+            yield State(db=db)
+        finally:
+            await db.close()  # before the app revokes the leases (it closes secrets after)
 
-    async def close_pools(_service: Service) -> None:
-        await db.close()
+    service = Service(
+        "postgres",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        settings=settings,
+        lifespan=lifespan,
+        secrets=secrets,
+    )
 
-    service.on_startup.append(open_pools)
-    service.on_shutdown.append(close_pools)  # runs first (reverse order): before lease revocation
-    service.readiness_checks["postgres"] = db.readiness
-    service.db = db  # type: ignore[attr-defined]  # for tests and the benchmark
+    @service.readiness("postgres")
+    async def postgres_ready(state: State) -> str | None:
+        return await state.db.readiness()
 
-    _register_reads(service, db, pg)
-    _register_catalog(service, db)
-    if pg.read_write:
-        _register_execute(service, db, pg)
-    _register_resources(service, db)
+    _register_reads(service, pg)
+    _register_catalog(service)
+    if pg.write:
+        _register_execute(service, pg)
+    _register_resources(service)
     _register_prompts(service)
     return service
 
 
-def _register_reads(service: Service, db: Database, pg: PostgresSettings) -> None:
+def _register_reads(service: Service[State], pg: PostgresSettings) -> None:
     @service.tool(read_only=True, open_world=False, output=QueryResult)
-    async def query(ctx: Context, args: QueryArgs) -> ToolResult:
+    async def query(ctx: Context[State], args: QueryArgs) -> ToolResult:
         """Run one read-only SQL statement (SELECT, WITH, VALUES, SHOW, TABLE…) with
         optional $1, $2… parameters. The database enforces read-only; results are capped
         (the result says when rows were cut) and the statement has a time limit."""
         limit = min(args.max_rows or pg.max_rows, pg.max_rows)
-        return _query_result(await db.query(args.sql, args.params, limit))
+        return _query_result(await ctx.state.db.query(args.sql, args.params, limit))
 
     @service.tool(read_only=True, open_world=False)
-    async def explain_query(ctx: Context, args: ExplainArgs) -> ToolResult:
+    async def explain_query(ctx: Context[State], args: ExplainArgs) -> ToolResult:
         """Show the plan of a statement (EXPLAIN, JSON format). With analyze=true the query
         really runs — inside the same read-only, time-limited transaction — for timings."""
         if args.analyze and not pg.explain_analyze:
@@ -156,7 +185,7 @@ def _register_reads(service: Service, db: Database, pg: PostgresSettings) -> Non
                 "ask without analyze for the estimated plan."
             )
         options = "FORMAT JSON, ANALYZE, BUFFERS" if args.analyze else "FORMAT JSON"
-        result = await db.query(f"EXPLAIN ({options}) {args.sql}", args.params, 1)
+        result = await ctx.state.db.query(f"EXPLAIN ({options}) {args.sql}", args.params, 1)
         if not result.rows:
             raise ToolError("EXPLAIN returned no plan.")
         plan = result.rows[0][0]
@@ -178,23 +207,23 @@ def _register_reads(service: Service, db: Database, pg: PostgresSettings) -> Non
         )
 
 
-def _register_catalog(service: Service, db: Database) -> None:
+def _register_catalog(service: Service[State]) -> None:
     @service.tool(read_only=True, idempotent=True, open_world=False)
-    async def list_schemas(ctx: Context) -> ToolResult:
+    async def list_schemas(ctx: Context[State]) -> ToolResult:
         """List the database's schemas (system schemas left out) with table and view counts."""
-        rows = await db.fetch(catalog.LIST_SCHEMAS)
+        rows = await ctx.state.db.fetch(catalog.LIST_SCHEMAS)
         return ToolResult.text(_table("Schemas", rows), structured={"schemas": rows})
 
     @service.tool(read_only=True, idempotent=True, open_world=False)
-    async def list_objects(ctx: Context, args: ListObjectsArgs) -> ToolResult:
+    async def list_objects(ctx: Context[State], args: ListObjectsArgs) -> ToolResult:
         """List tables, views, materialized views and sequences of a schema, with row
         estimates; kind=extension lists the installed extensions."""
         objects: list[dict[str, Any]] = []
         if args.kind != "extension":
             kinds = [k for name, ks in _RELKINDS.items() if args.kind in ("all", name) for k in ks]
-            objects += await db.fetch(catalog.LIST_RELATIONS, args.schema, kinds)
+            objects += await ctx.state.db.fetch(catalog.LIST_RELATIONS, args.schema, kinds)
         if args.kind in ("all", "extension"):
-            for ext in await db.fetch(catalog.LIST_EXTENSIONS):
+            for ext in await ctx.state.db.fetch(catalog.LIST_EXTENSIONS):
                 objects.append({**ext, "kind": "extension"})
         title = f"Objects in schema {args.schema}" + (
             "" if args.kind == "all" else f" ({args.kind})"
@@ -202,21 +231,21 @@ def _register_catalog(service: Service, db: Database) -> None:
         return ToolResult.text(_table(title, objects), structured={"objects": objects})
 
     @service.tool(read_only=True, idempotent=True, open_world=False)
-    async def describe_object(ctx: Context, args: ObjectName) -> ToolResult:
+    async def describe_object(ctx: Context[State], args: ObjectName) -> ToolResult:
         """Describe a table, view or sequence: columns and types, constraints, indexes,
         row estimate and size (and a view's definition)."""
-        described = await describe(db, args.schema, args.name)
+        described = await describe(ctx.state.db, args.schema, args.name)
         return ToolResult.text(
             _json_text(f"{args.schema}.{args.name}", described), structured=described
         )
 
     @service.tool(read_only=True, open_world=False)
-    async def top_queries(ctx: Context, args: TopQueriesArgs) -> ToolResult:
+    async def top_queries(ctx: Context[State], args: TopQueriesArgs) -> ToolResult:
         """The most expensive statements of this database from pg_stat_statements."""
-        found = await db.fetch(catalog.HAS_PG_STAT_STATEMENTS)
+        found = await ctx.state.db.fetch(catalog.HAS_PG_STAT_STATEMENTS)
         if not found:
             raise ToolError(
-                f"pg_stat_statements is not installed in database {db.database_name}. "
+                f"pg_stat_statements is not installed in database {ctx.state.db.database_name}. "
                 "An administrator can enable it: add pg_stat_statements to "
                 "shared_preload_libraries in postgresql.conf, restart PostgreSQL, then run "
                 "CREATE EXTENSION pg_stat_statements; in this database."
@@ -224,7 +253,7 @@ def _register_catalog(service: Service, db: Database) -> None:
         schema = '"' + str(found[0]["nspname"]).replace('"', '""') + '"'
         sql = catalog.TOP_QUERIES.format(schema=schema, order=catalog.TOP_QUERY_ORDER[args.sort_by])
         try:
-            rows = await db.fetch(sql, args.limit)
+            rows = await ctx.state.db.fetch(sql, args.limit)
         except ToolError as exc:
             if "shared_preload_libraries" in str(exc):
                 raise ToolError(
@@ -237,14 +266,14 @@ def _register_catalog(service: Service, db: Database) -> None:
         )
 
     @service.tool(read_only=True, open_world=False)
-    async def database_health(ctx: Context) -> ToolResult:
+    async def database_health(ctx: Context[State]) -> ToolResult:
         """Connections, cache hit ratio, vacuum/bloat indicators, invalid indexes and
         transaction-ID age, with warnings where a value needs attention."""
         health = {
-            "connections": (await db.fetch(catalog.HEALTH_CONNECTIONS))[0],
-            "database": (await db.fetch(catalog.HEALTH_CACHE))[0],
-            "vacuum": await db.fetch(catalog.HEALTH_VACUUM),
-            "invalidIndexes": await db.fetch(catalog.HEALTH_INVALID_INDEXES),
+            "connections": (await ctx.state.db.fetch(catalog.HEALTH_CONNECTIONS))[0],
+            "database": (await ctx.state.db.fetch(catalog.HEALTH_CACHE))[0],
+            "vacuum": await ctx.state.db.fetch(catalog.HEALTH_VACUUM),
+            "invalidIndexes": await ctx.state.db.fetch(catalog.HEALTH_INVALID_INDEXES),
         }
         health["warnings"] = health_warnings(health)
         return ToolResult.text(_json_text("Database health", health), structured=health)
@@ -302,50 +331,48 @@ def _table(title: str, rows: list[dict[str, Any]]) -> str:
     )
 
 
-def _register_execute(service: Service, db: Database, pg: PostgresSettings) -> None:
+def _register_execute(service: Service[State], pg: PostgresSettings) -> None:
     @service.tool(destructive=True, open_world=False, output=QueryResult)
-    async def execute(ctx: Context, args: Sql) -> ToolResult:
+    async def execute(ctx: Context[State], args: Sql) -> ToolResult:
         """Run ONE writing statement (INSERT, UPDATE, DELETE, DDL…) and commit it. The user
         is asked to confirm every statement before it runs; nothing runs without a yes."""
-        login = await db.prepare_write(args.sql, args.params)  # parses on the server first
+        login = await ctx.state.db.prepare_write(
+            args.sql, args.params
+        )  # parses on the server first
         params = f"\nParameters: {msgspec.json.encode(args.params).decode()}" if args.params else ""
         question = (
-            f"Run this statement on database {db.database_name}"
+            f"Run this statement on database {ctx.state.db.database_name}"
             + (f" as {login}" if login else "")
             + f" and commit it?\n\n{args.sql}{params}"
         )
-        if not await ctx.confirm(question):
-            return ToolResult.text(
-                "Not run: the user did not confirm the statement. Nothing was changed.",
-                structured=QueryResult(columns=[], rows=[], row_count=0, status="NOT RUN"),
-            )
+        await ctx.confirm(question)  # anything but an explicit yes ends the call here
         try:
-            result = await db.execute(args.sql, args.params, pg.max_rows)
+            result = await ctx.state.db.execute(args.sql, args.params, pg.max_rows)
         except ToolError as exc:
             raise ToolError(f"{exc} The transaction was rolled back.") from None
         return _query_result(result, "Statement")
 
 
-def _register_resources(service: Service, db: Database) -> None:
+def _register_resources(service: Service[State]) -> None:
     @service.resource_template(
         "postgres://{schema}/{table}/schema",
         name="table-schema",
         title="Table schema",
         mime_type="application/json",
     )
-    async def table_schema(ctx: Context, uri: str, schema: str, table: str) -> str:
+    async def table_schema(ctx: Context[State], uri: str, schema: str, table: str) -> str:
         """Columns, constraints, indexes and row estimate of one table or view."""
         try:
-            return msgspec.json.encode(await describe(db, schema, table)).decode()
+            return msgspec.json.encode(await describe(ctx.state.db, schema, table)).decode()
         except ToolError as exc:
             raise resource_not_found(uri) from exc
 
     @service.completion(resource_template="postgres://{schema}/{table}/schema")
     async def complete_table(
-        ctx: Context, argument: str, value: str, other: dict[str, str]
+        ctx: Context[State], argument: str, value: str, other: dict[str, str]
     ) -> list[str]:
         try:
-            names = await db.fetch(catalog.TABLE_NAMES)
+            names = await ctx.state.db.fetch(catalog.TABLE_NAMES)
         except ToolError:
             return []
         if argument == "schema":
@@ -354,9 +381,9 @@ def _register_resources(service: Service, db: Database) -> None:
         return [n["name"] for n in names if n["schema"] == schema and n["name"].startswith(value)]
 
 
-def _register_prompts(service: Service) -> None:
+def _register_prompts(service: Service[State]) -> None:
     @service.prompt(title="Explain a slow query")
-    async def explain_slow_query(ctx: Context, args: SlowQueryPrompt) -> list[PromptMessage]:
+    async def explain_slow_query(ctx: Context[State], args: SlowQueryPrompt) -> list[PromptMessage]:
         """Find out why a query is slow and what would make it faster."""
         return [
             PromptMessage(
@@ -376,7 +403,7 @@ def _register_prompts(service: Service) -> None:
         ]
 
     @service.prompt(title="Answer a question from the data")
-    async def answer_from_data(ctx: Context, args: QuestionPrompt) -> str:
+    async def answer_from_data(ctx: Context[State], args: QuestionPrompt) -> str:
         """Write and run read-only SQL that answers a question."""
         return (
             f"Question: {args.question}\n\n"

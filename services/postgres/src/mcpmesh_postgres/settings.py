@@ -14,7 +14,8 @@ class PostgresSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: Vault, only host, port, database and options are used; without, also the login.
     dsn: str = ""
     #: Enables the ``execute`` tool (writes, each confirmed by the user). Off by default.
-    read_write: bool = False
+    #: (``MCPMESH_PG_READ_WRITE``, its old name, still works with a deprecation warning.)
+    write: bool = False
     #: The login for writes when no Vault is configured (read-write mode only).
     write_dsn: str = ""
     #: Vault database-engine role for reads and for writes.
@@ -34,3 +35,7 @@ class PostgresSettings(msgspec.Struct, kw_only=True, frozen=True):
     rotate_before: float = 60.0
     #: Whether ``explain_query`` may use ANALYZE (it runs the query, read-only and timed).
     explain_analyze: bool = True
+    #: Accept a login with powers beyond reading (superuser, server-file/program/signal
+    #: roles, BYPASSRLS, owner of what it reads) instead of refusing it. Logged as a
+    #: warning at every start and rotation; only for throwaway databases.
+    allow_privileged_login: bool = False

@@ -9,12 +9,13 @@ invisible characters and markup tricks, and every result is labelled untrusted.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from mcpmesh import Context, Service, ToolError, ToolResult
 from mcpmesh.config import ServerSettings, load_settings
-from mcpmesh.secrets import SecretProvider, SecretUnavailable, use_secrets
+from mcpmesh.secrets import SecretProvider, SecretUnavailable
 from mcpmesh_slack import __version__
 from mcpmesh_slack.markup import mentioned_users, readable_time, slack_time, to_plain
 from mcpmesh_slack.models import (
@@ -70,21 +71,29 @@ def create(
     """Build the service; ``slack`` and ``secrets`` default to the environment's
     (``MCPMESH_SLACK_…``, and Vault when ``MCPMESH_VAULT_ADDR`` is set)."""
     slack = slack or load_settings(SlackSettings, prefix=PREFIX)
+    chosen = slack
+
+    @asynccontextmanager
+    async def lifespan(service: Service[SlackTools]) -> AsyncIterator[SlackTools]:
+        api = SlackApi(chosen)
+        await api.start()
+        try:
+            yield SlackTools(api, chosen)
+        finally:
+            await api.close()
+
     service = Service(
         SERVICE,
         version=__version__,
         title="Slack",
         instructions=_instructions(slack),
         settings=settings,
+        lifespan=lifespan,
+        secrets=secrets,
     )
-    use_secrets(service, secrets)
-    api = SlackApi(slack)
-    service.on_startup.append(api.start)
-    service.on_shutdown.append(api.close)
-    tools = SlackTools(api, slack)
-    tools.register_reads(service)
+    register_reads(service)
     if slack.write:
-        tools.register_writes(service)
+        register_writes(service)
     return service
 
 
@@ -104,7 +113,8 @@ def _instructions(slack: SlackSettings) -> str:
 
 
 class SlackTools:
-    """The tool handlers; each fetches its token, calls Slack, and shapes the answer."""
+    """The running service's state: the Slack API client and the write policy. Each tool
+    (below) fetches its token through it, calls Slack, and shapes the answer."""
 
     def __init__(self, api: SlackApi, settings: SlackSettings) -> None:
         self.api = api
@@ -161,178 +171,7 @@ class SlackTools:
             return False
         return True
 
-    # ------------------------------------------------------------ registration
-
-    def register_reads(self, service: Service) -> None:
-        read: dict[str, Any] = {"read_only": True, "idempotent": True, "open_world": True}
-        service.tool(title="List channels", output=ChannelList, **read)(self.list_channels)
-        service.tool(title="Channel history", output=MessageList, **read)(self.get_channel_history)
-        service.tool(title="Thread replies", output=MessageList, **read)(self.get_thread_replies)
-        service.tool(title="Search messages", output=SearchResults, **read)(self.search_messages)
-        service.tool(title="List users", output=UserList, **read)(self.list_users)
-        service.tool(title="User profile", output=UserProfile, **read)(self.get_user_profile)
-        service.tool(title="Find user by email", output=FoundUser, **read)(self.find_user_by_email)
-
-    def register_writes(self, service: Service) -> None:
-        write: dict[str, Any] = {"destructive": False, "idempotent": False, "open_world": True}
-        service.tool(title="Post message", output=Posted, **write)(self.post_message)
-        service.tool(title="Reply to thread", output=Posted, **write)(self.reply_to_thread)
-        service.tool(title="Add reaction", output=Reacted, **write)(self.add_reaction)
-
-    # ------------------------------------------------------------ reading
-
-    async def list_channels(self, ctx: Context, args: ListChannelsArgs) -> ToolResult:
-        """List the workspace's channels (public; private ones too with include_private,
-        which needs the groups:read scope). Page on with next_cursor."""
-        call = await self.bot(ctx)
-        types = "public_channel,private_channel" if args.include_private else "public_channel"
-        raw, cursor = await self.api.list_channels(
-            call,
-            types=types,
-            include_archived=args.include_archived,
-            limit=args.limit,
-            cursor=args.cursor,
-        )
-        result = ChannelList(channels=[_channel(item) for item in raw], next_cursor=cursor)
-        return ToolResult.text(channels_text(result), structured=result)
-
-    async def get_channel_history(self, ctx: Context, args: ChannelHistoryArgs) -> ToolResult:
-        """Recent messages of a channel, newest first, with names resolved and readable times.
-        Narrow with oldest/latest; page on with next_cursor."""
-        oldest, latest = _time_arg(args.oldest, "oldest"), _time_arg(args.latest, "latest")
-        call = await self.bot(ctx)
-        raw, cursor = await self.api.channel_history(
-            call,
-            channel=args.channel_id,
-            limit=args.limit,
-            cursor=args.cursor,
-            oldest=oldest,
-            latest=latest,
-        )
-        result = MessageList(
-            channel_id=args.channel_id,
-            messages=await self._messages(call, raw),
-            next_cursor=cursor,
-        )
-        return ToolResult.text(
-            messages_text(result, f"newest first, channel {args.channel_id}"), structured=result
-        )
-
-    async def get_thread_replies(self, ctx: Context, args: ThreadRepliesArgs) -> ToolResult:
-        """A thread: its parent message and the replies, oldest first."""
-        call = await self.bot(ctx)
-        raw, cursor = await self.api.thread_replies(
-            call,
-            channel=args.channel_id,
-            thread_ts=args.thread_ts,
-            limit=args.limit,
-            cursor=args.cursor,
-        )
-        result = MessageList(
-            channel_id=args.channel_id,
-            messages=await self._messages(call, raw),
-            next_cursor=cursor,
-        )
-        return ToolResult.text(
-            messages_text(result, f"thread {args.thread_ts} in {args.channel_id}, oldest first"),
-            structured=result,
-        )
-
-    async def search_messages(self, ctx: Context, args: SearchArgs) -> ToolResult:
-        """Search messages with Slack's query syntax. Needs a user token (search:read)."""
-        call = await self.user(ctx)
-        page = await self.api.search_messages(
-            call,
-            query=args.query,
-            count=args.count,
-            page=args.page,
-            sort=args.sort,
-            sort_dir=args.sort_dir,
-        )
-        found = page.get("messages") or {}
-        paging = found.get("paging") or {}
-        matches = found.get("matches") or []
-        shown = (
-            matches
-            if self.settings.search_direct_messages
-            else [m for m in matches if not _is_direct(m)]
-        )
-        result = SearchResults(
-            query=args.query,
-            total=int(found.get("total") or paging.get("total") or 0),
-            page=int(paging.get("page") or args.page),
-            pages=int(paging.get("pages") or 0),
-            matches=await self._messages(call, shown),
-            hidden_direct_messages=len(matches) - len(shown),
-        )
-        return ToolResult.text(search_text(result), structured=result)
-
-    async def list_users(self, ctx: Context, args: ListUsersArgs) -> ToolResult:
-        """People in the workspace (bots and deactivated accounts are marked)."""
-        call = await self.bot(ctx)
-        raw, cursor = await self.api.list_users(call, limit=args.limit, cursor=args.cursor)
-        users = [self._user(call, item) for item in raw]
-        result = UserList(users=users, next_cursor=cursor)
-        return ToolResult.text(user_list(result), structured=result)
-
-    async def get_user_profile(self, ctx: Context, args: UserArgs) -> ToolResult:
-        """A person's profile: names, title, status, and email when the token may see it."""
-        call = await self.bot(ctx)
-        profile = await self.api.user_profile(call, args.user_id)
-        result = UserProfile(
-            user_id=args.user_id,
-            display_name=untrusted(profile.get("display_name")),
-            real_name=untrusted(profile.get("real_name")),
-            title=untrusted(profile.get("title")),
-            email=profile.get("email") or None,
-            phone=untrusted(profile.get("phone")) or None,
-            status_text=untrusted(profile.get("status_text")),
-            status_emoji=untrusted(profile.get("status_emoji")),
-            pronouns=untrusted(profile.get("pronouns")) or None,
-        )
-        return ToolResult.text(profile_text(result), structured=result)
-
-    async def find_user_by_email(self, ctx: Context, args: EmailArgs) -> ToolResult:
-        """Find a person by email address (needs the users:read.email scope)."""
-        call = await self.bot(ctx)
-        user = self._user(call, await self.api.user_by_email(call, args.email))
-        return ToolResult.text(users_text([user]), structured=FoundUser(user=user))
-
-    # ------------------------------------------------------------ writing
-
-    async def post_message(self, ctx: Context, args: PostArgs) -> ToolResult:
-        """Post a message to a channel (only where this operator allows writing)."""
-        call = await self.bot(ctx)
-        where = await self._authorize_write(ctx, call, args.channel_id)
-        await self._confirm(ctx, f"Post this message to {where}?\n\n{args.text}")
-        posted = await self.api.post_message(call, channel=args.channel_id, text=args.text)
-        result = _posted(args.channel_id, posted)
-        return ToolResult.text(posted_text(result, where), structured=result)
-
-    async def reply_to_thread(self, ctx: Context, args: ReplyArgs) -> ToolResult:
-        """Reply in a thread (only where this operator allows writing)."""
-        call = await self.bot(ctx)
-        where = await self._authorize_write(ctx, call, args.channel_id)
-        await self._confirm(ctx, f"Reply in the thread {args.thread_ts} of {where}?\n\n{args.text}")
-        posted = await self.api.post_message(
-            call, channel=args.channel_id, text=args.text, thread_ts=args.thread_ts
-        )
-        result = _posted(args.channel_id, posted)
-        return ToolResult.text(posted_text(result, where), structured=result)
-
-    async def add_reaction(self, ctx: Context, args: ReactionArgs) -> ToolResult:
-        """Add an emoji reaction to a message (only where this operator allows writing)."""
-        name = args.reaction.strip(":")
-        call = await self.bot(ctx)
-        where = await self._authorize_write(ctx, call, args.channel_id)
-        await self._confirm(ctx, f"React with :{name}: to message {args.timestamp} in {where}?")
-        await self.api.add_reaction(
-            call, channel=args.channel_id, timestamp=args.timestamp, name=name
-        )
-        result = Reacted(channel_id=args.channel_id, timestamp=args.timestamp, reaction=name)
-        return ToolResult.text(
-            f"Added :{name}: to message {args.timestamp} in {where}.", structured=result
-        )
+    # ------------------------------------------------------------ writing policy
 
     async def _authorize_write(self, ctx: Context, call: SlackCall, channel_id: str) -> str:
         """Check the allowlist; returns how to name the channel to the user (``#name (ID)``)."""
@@ -373,8 +212,8 @@ class SlackTools:
             return None
 
     async def _confirm(self, ctx: Context, question: str) -> None:
-        if self.settings.confirm_writes and not await ctx.confirm(question):
-            raise ToolError("You did not confirm, so nothing was sent to Slack.")
+        if self.settings.confirm_writes:
+            await ctx.confirm(question)  # anything but an explicit yes ends the call here
 
     # ------------------------------------------------------------ shaping
 
@@ -405,6 +244,199 @@ class SlackTools:
             is_admin=bool(item.get("is_admin")),
             deleted=bool(item.get("deleted")),
         )
+
+
+def register_reads(service: Service[SlackTools]) -> None:
+    read: dict[str, Any] = {"read_only": True, "idempotent": True, "open_world": True}
+    service.tool(title="List channels", output=ChannelList, **read)(list_channels)
+    service.tool(title="Channel history", output=MessageList, **read)(get_channel_history)
+    service.tool(title="Thread replies", output=MessageList, **read)(get_thread_replies)
+    service.tool(title="Search messages", output=SearchResults, **read)(search_messages)
+    service.tool(title="List users", output=UserList, **read)(list_users)
+    service.tool(title="User profile", output=UserProfile, **read)(get_user_profile)
+    service.tool(title="Find user by email", output=FoundUser, **read)(find_user_by_email)
+
+
+def register_writes(service: Service[SlackTools]) -> None:
+    write: dict[str, Any] = {"destructive": False, "idempotent": False, "open_world": True}
+    service.tool(title="Post message", output=Posted, **write)(post_message)
+    service.tool(title="Reply to thread", output=Posted, **write)(reply_to_thread)
+    service.tool(title="Add reaction", output=Reacted, **write)(add_reaction)
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def list_channels(ctx: Context[SlackTools], args: ListChannelsArgs) -> ToolResult:
+    """List the workspace's channels (public; private ones too with include_private,
+    which needs the groups:read scope). Page on with next_cursor."""
+    slack = ctx.state
+    call = await slack.bot(ctx)
+    types = "public_channel,private_channel" if args.include_private else "public_channel"
+    raw, cursor = await slack.api.list_channels(
+        call,
+        types=types,
+        include_archived=args.include_archived,
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    result = ChannelList(channels=[_channel(item) for item in raw], next_cursor=cursor)
+    return ToolResult.text(channels_text(result), structured=result)
+
+
+async def get_channel_history(ctx: Context[SlackTools], args: ChannelHistoryArgs) -> ToolResult:
+    """Recent messages of a channel, newest first, with names resolved and readable times.
+    Narrow with oldest/latest; page on with next_cursor."""
+    slack = ctx.state
+    oldest, latest = _time_arg(args.oldest, "oldest"), _time_arg(args.latest, "latest")
+    call = await slack.bot(ctx)
+    raw, cursor = await slack.api.channel_history(
+        call,
+        channel=args.channel_id,
+        limit=args.limit,
+        cursor=args.cursor,
+        oldest=oldest,
+        latest=latest,
+    )
+    result = MessageList(
+        channel_id=args.channel_id,
+        messages=await slack._messages(call, raw),
+        next_cursor=cursor,
+    )
+    return ToolResult.text(
+        messages_text(result, f"newest first, channel {args.channel_id}"), structured=result
+    )
+
+
+async def get_thread_replies(ctx: Context[SlackTools], args: ThreadRepliesArgs) -> ToolResult:
+    """A thread: its parent message and the replies, oldest first."""
+    slack = ctx.state
+    call = await slack.bot(ctx)
+    raw, cursor = await slack.api.thread_replies(
+        call,
+        channel=args.channel_id,
+        thread_ts=args.thread_ts,
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    result = MessageList(
+        channel_id=args.channel_id,
+        messages=await slack._messages(call, raw),
+        next_cursor=cursor,
+    )
+    return ToolResult.text(
+        messages_text(result, f"thread {args.thread_ts} in {args.channel_id}, oldest first"),
+        structured=result,
+    )
+
+
+async def search_messages(ctx: Context[SlackTools], args: SearchArgs) -> ToolResult:
+    """Search messages with Slack's query syntax. Needs a user token (search:read)."""
+    slack = ctx.state
+    call = await slack.user(ctx)
+    page = await slack.api.search_messages(
+        call,
+        query=args.query,
+        count=args.count,
+        page=args.page,
+        sort=args.sort,
+        sort_dir=args.sort_dir,
+    )
+    found = page.get("messages") or {}
+    paging = found.get("paging") or {}
+    matches = found.get("matches") or []
+    shown = (
+        matches
+        if slack.settings.search_direct_messages
+        else [m for m in matches if not _is_direct(m)]
+    )
+    result = SearchResults(
+        query=args.query,
+        total=int(found.get("total") or paging.get("total") or 0),
+        page=int(paging.get("page") or args.page),
+        pages=int(paging.get("pages") or 0),
+        matches=await slack._messages(call, shown),
+        hidden_direct_messages=len(matches) - len(shown),
+    )
+    return ToolResult.text(search_text(result), structured=result)
+
+
+async def list_users(ctx: Context[SlackTools], args: ListUsersArgs) -> ToolResult:
+    """People in the workspace (bots and deactivated accounts are marked)."""
+    slack = ctx.state
+    call = await slack.bot(ctx)
+    raw, cursor = await slack.api.list_users(call, limit=args.limit, cursor=args.cursor)
+    users = [slack._user(call, item) for item in raw]
+    result = UserList(users=users, next_cursor=cursor)
+    return ToolResult.text(user_list(result), structured=result)
+
+
+async def get_user_profile(ctx: Context[SlackTools], args: UserArgs) -> ToolResult:
+    """A person's profile: names, title, status, and email when the token may see it."""
+    slack = ctx.state
+    call = await slack.bot(ctx)
+    profile = await slack.api.user_profile(call, args.user_id)
+    result = UserProfile(
+        user_id=args.user_id,
+        display_name=untrusted(profile.get("display_name")),
+        real_name=untrusted(profile.get("real_name")),
+        title=untrusted(profile.get("title")),
+        email=profile.get("email") or None,
+        phone=untrusted(profile.get("phone")) or None,
+        status_text=untrusted(profile.get("status_text")),
+        status_emoji=untrusted(profile.get("status_emoji")),
+        pronouns=untrusted(profile.get("pronouns")) or None,
+    )
+    return ToolResult.text(profile_text(result), structured=result)
+
+
+async def find_user_by_email(ctx: Context[SlackTools], args: EmailArgs) -> ToolResult:
+    """Find a person by email address (needs the users:read.email scope)."""
+    slack = ctx.state
+    call = await slack.bot(ctx)
+    user = slack._user(call, await slack.api.user_by_email(call, args.email))
+    return ToolResult.text(users_text([user]), structured=FoundUser(user=user))
+
+
+# ---------------------------------------------------------------- writing
+
+
+async def post_message(ctx: Context[SlackTools], args: PostArgs) -> ToolResult:
+    """Post a message to a channel (only where this operator allows writing)."""
+    slack = ctx.state
+    call = await slack.bot(ctx)
+    where = await slack._authorize_write(ctx, call, args.channel_id)
+    await slack._confirm(ctx, f"Post this message to {where}?\n\n{args.text}")
+    posted = await slack.api.post_message(call, channel=args.channel_id, text=args.text)
+    result = _posted(args.channel_id, posted)
+    return ToolResult.text(posted_text(result, where), structured=result)
+
+
+async def reply_to_thread(ctx: Context[SlackTools], args: ReplyArgs) -> ToolResult:
+    """Reply in a thread (only where this operator allows writing)."""
+    slack = ctx.state
+    call = await slack.bot(ctx)
+    where = await slack._authorize_write(ctx, call, args.channel_id)
+    await slack._confirm(ctx, f"Reply in the thread {args.thread_ts} of {where}?\n\n{args.text}")
+    posted = await slack.api.post_message(
+        call, channel=args.channel_id, text=args.text, thread_ts=args.thread_ts
+    )
+    result = _posted(args.channel_id, posted)
+    return ToolResult.text(posted_text(result, where), structured=result)
+
+
+async def add_reaction(ctx: Context[SlackTools], args: ReactionArgs) -> ToolResult:
+    """Add an emoji reaction to a message (only where this operator allows writing)."""
+    slack = ctx.state
+    name = args.reaction.strip(":")
+    call = await slack.bot(ctx)
+    where = await slack._authorize_write(ctx, call, args.channel_id)
+    await slack._confirm(ctx, f"React with :{name}: to message {args.timestamp} in {where}?")
+    await slack.api.add_reaction(call, channel=args.channel_id, timestamp=args.timestamp, name=name)
+    result = Reacted(channel_id=args.channel_id, timestamp=args.timestamp, reaction=name)
+    return ToolResult.text(
+        f"Added :{name}: to message {args.timestamp} in {where}.", structured=result
+    )
 
 
 def _time_arg(value: str | None, name: str) -> str | None:

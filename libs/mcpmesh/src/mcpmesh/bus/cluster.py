@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -32,6 +33,7 @@ from nats.errors import NoRespondersError
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 
+from mcpmesh.bus.audit import Auditor
 from mcpmesh.bus.connect import connect_options
 from mcpmesh.bus.names import events_stream, sessions_bucket, token
 from mcpmesh.bus.sessions import KvSessionStore
@@ -39,7 +41,7 @@ from mcpmesh.bus.settings import BusSettings
 from mcpmesh.protocol.errors import INTERNAL_ERROR, McpError
 from mcpmesh.protocol.jsonrpc import RequestId, decode_message, encode_error
 from mcpmesh.protocol.session import SessionState
-from mcpmesh.transport.cluster import ClusterUnavailable
+from mcpmesh.transport.cluster import ClusterEndpoint, ClusterUnavailable
 from mcpmesh.transport.sessions import SessionRuntime
 from mcpmesh.transport.sse import ResumeError, Stream, format_event
 
@@ -93,19 +95,21 @@ class Bus:
             settings.session_ttl,
             settings.request_timeout,
         )
-        self.endpoint: Any = None
+        self.endpoint: ClusterEndpoint | None = None
+        #: The audit stream's writer, once :func:`~mcpmesh.bus.wiring.connect_bus` made one.
+        self.auditor: Auditor | None = None
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()
         self.problem: str | None = "not connected to NATS yet"
         #: Called once JetStream is set up (after the first successful connection).
-        self.on_ready: list[Any] = []
+        self.on_ready: list[Callable[[], Awaitable[None]]] = []
         #: Called first when the bus stops (flush the audit queue, close clients).
-        self.on_stop: list[Any] = []
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self, endpoint: Any, wait: float = 5.0) -> None:
+    async def start(self, endpoint: ClusterEndpoint, wait: float = 5.0) -> None:
         """Connect (in the background if NATS is down: the service starts anyway)."""
         self.endpoint = endpoint
         self.store.on_changed = endpoint.session_changed
@@ -167,6 +171,9 @@ class Bus:
         await self.nc.subscribe(f"{own}.ping", cb=self._on_ping)
         await self.nc.subscribe(f"{self.base}.cancel", cb=self._on_cancel)
 
+    def stopping_streams(self) -> None:
+        self.stopping.set()
+
     async def stop(self) -> None:
         self.stopping.set()
         for hook in self.on_stop:
@@ -217,7 +224,7 @@ class Bus:
         interval = max(1.0, self.settings.session_ttl / 8)
         while True:
             await asyncio.sleep(interval)
-            runtimes = getattr(self.endpoint, "runtimes", {})
+            runtimes = self.endpoint.runtimes if self.endpoint is not None else {}
             await self.store.refresh({sid: r.last_seen for sid, r in list(runtimes.items())})
 
     # ------------------------------------------------------------ Cluster: sessions
@@ -261,9 +268,10 @@ class Bus:
         problem = "The session is not live on this replica"
         try:
             session_id, body = msgspec.msgpack.decode(msg.data, type=tuple[str, bytes])
-            runtime = self.endpoint.runtimes.get(session_id)
-            if runtime is not None:
-                problem = self.endpoint.settle(runtime, decode_message(body)) or ""
+            endpoint = self.endpoint
+            runtime = endpoint.runtimes.get(session_id) if endpoint is not None else None
+            if endpoint is not None and runtime is not None:
+                problem = endpoint.settle(runtime, decode_message(body)) or ""
         except (msgspec.DecodeError, McpError) as exc:
             problem = f"Unreadable routed answer: {exc}"
         await msg.respond(problem.encode())
@@ -282,7 +290,7 @@ class Bus:
             session_id, request_id = msgspec.msgpack.decode(msg.data, type=tuple[str, str | int])
         except msgspec.DecodeError:
             return
-        if self.endpoint.cancel_local(session_id, request_id):
+        if self.endpoint is not None and self.endpoint.cancel_local(session_id, request_id):
             log.info("cancelled_by_peer", session=session_id[:8], request=request_id)
 
     async def replica_alive(self, replica_id: str) -> bool:

@@ -26,9 +26,10 @@ from mcpmesh.protocol.types import (
     TextContent,
     content_type,
 )
+from mcpmesh.server import middleware
 from mcpmesh.server.context import Context
+from mcpmesh.server.middleware import Middleware
 from mcpmesh.server.results import ToolError
-from mcpmesh.server.service import Service
 
 log = structlog.get_logger("mcpmesh.sampling")
 
@@ -64,14 +65,14 @@ class MemoryRateLimiter:
 
 
 class SamplingPolicy:
-    """The checks every sampling request passes (``service.sampling_policy``)."""
+    """The checks every sampling request passes (the sampling middleware's policy)."""
 
     def __init__(self, settings: SamplingSettings, limiter: RateLimiter) -> None:
         self.settings = settings
         self.limiter = limiter
 
     async def __call__(self, ctx: Context, params: CreateMessageParams) -> CreateMessageParams:
-        who = ctx.principal or f"session:{ctx.session_id}"
+        who = ctx.principal.key if ctx.principal is not None else f"session:{ctx.session_id}"
         allowed, wait = await self.limiter.allow(who)
         if not allowed:
             raise SamplingRefused(
@@ -233,7 +234,7 @@ def llm_backend(settings: SamplingSettings) -> LlmBackend | None:
 
 
 class LocalSampler:
-    """``service.sampling_fallback`` without the bus: the LLM backend, in-process."""
+    """The sampling fallback without the bus: the LLM backend, in-process."""
 
     def __init__(self, backend: LlmBackend) -> None:
         self.backend = backend
@@ -245,15 +246,12 @@ class LocalSampler:
             raise SamplingRefused(f"The LLM backend refused: {exc}") from None
 
 
-def attach_local(service: Service, sampling: SamplingSettings) -> None:
-    """One replica, no NATS: the sampling policy, and the LLM backend called in-process."""
+def local_sampling(sampling: SamplingSettings) -> tuple[Middleware, LlmBackend | None]:
+    """One replica, no NATS: the sampling policy, and the LLM backend called in-process.
+
+    Returns the chain entry and the backend the app closes at shutdown (if any).
+    """
     limiter = MemoryRateLimiter(sampling.rate_limit, sampling.rate_window)
-    service.sampling_policy = SamplingPolicy(sampling, limiter)
     backend = llm_backend(sampling)
-    if backend is not None and service.sampling_fallback is None:
-        service.sampling_fallback = LocalSampler(backend)
-
-        async def close(_: Service) -> None:
-            await backend.close()
-
-        service.on_shutdown.append(close)
+    fallback = LocalSampler(backend) if backend is not None else None
+    return middleware.sampling(SamplingPolicy(sampling, limiter), fallback), backend

@@ -130,7 +130,8 @@ class BusSampler:
                 "The client cannot sample and the sampling broker is unreachable (NATS is "
                 "down); try again later or use a client that supports MCP sampling."
             )
-        request = BrokerRequest(service=self.service, principal=ctx.principal, params=params)
+        who = ctx.principal.key if ctx.principal is not None else None
+        request = BrokerRequest(service=self.service, principal=who, params=params)
         try:
             msg = await self.nc.request(
                 self.subject, msgspec.msgpack.encode(request), timeout=self.timeout

@@ -1,18 +1,26 @@
-"""Wiring a service to the bus (or, without NATS, to the in-process equivalents)."""
+"""Wiring a service to the bus: what the composition root adds to the app with NATS on.
+
+:func:`connect_bus` returns the pieces (:class:`BusWiring`); the app puts the middleware
+in its chain, the readiness check on ``/readyz`` and starts/stops the bus. Nothing here
+touches the :class:`~mcpmesh.Service`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import structlog
 
-from mcpmesh.bus.audit import Auditor, ensure_audit_stream, stream_config
+from mcpmesh.bus.audit import Auditor, Signer, ensure_audit_stream, stream_config
 from mcpmesh.bus.cluster import Bus
 from mcpmesh.bus.names import rate_bucket, token
 from mcpmesh.bus.policy import MemoryRateLimiter, SamplingPolicy, llm_backend
 from mcpmesh.bus.sampling import BusSampler, KvRateLimiter, SamplingBroker
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
-from mcpmesh.server.service import Service
+from mcpmesh.server import middleware
+from mcpmesh.server.middleware import Middleware
+from mcpmesh.server.service import ReadinessCheck
 
 log = structlog.get_logger("mcpmesh.bus")
 
@@ -34,13 +42,32 @@ class SharedRateLimiter:
         return await self.local.allow(key)
 
 
-def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettings) -> Bus:
-    """Shared sessions, routing, audit, the sampling broker and policy on NATS."""
-    bus = Bus(service.name, settings)
+@dataclass(frozen=True)
+class BusWiring:
+    """The bus (the endpoint's ``Cluster``), its chain entries and its readiness check."""
+
+    bus: Bus
+    #: Chain entry: every tool call, sampling request and elicitation to the audit stream.
+    audit: Middleware
+    #: Chain entry: the sampling policy (shared rate limit) and the broker as fallback.
+    sampling: Middleware
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+
+def connect_bus(
+    service_name: str,
+    settings: BusSettings,
+    sampling: SamplingSettings,
+    *,
+    signer: Signer | None = None,
+) -> BusWiring:
+    """Shared sessions, routing, audit, the sampling broker and policy on NATS;
+    ``signer`` signs the audit checkpoints (the service's Vault Transit key)."""
+    bus = Bus(service_name, settings)
     auditor = Auditor(
         bus.nc,
         bus.prefix,
-        token(service.name),
+        token(service_name),
         bus.replica_id,
         raw_arguments=settings.audit_raw_arguments,
         buffer=settings.audit_buffer,
@@ -49,17 +76,16 @@ def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettin
         timeout=settings.request_timeout,
         checkpoint_events=settings.audit_checkpoint_events,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
-        signer=getattr(service.secrets, "sign_checkpoint", None),
+        signer=signer,
     )
-    service.audit_gates.append(auditor.admit)
-    service.audit_hooks.append(auditor.record)
     limiter = SharedRateLimiter(sampling, settings.request_timeout)
-    service.sampling_policy = SamplingPolicy(sampling, limiter)
-    if service.sampling_fallback is None:
-        service.sampling_fallback = BusSampler(
-            bus.nc, bus.prefix, service.name, sampling.llm_timeout + settings.request_timeout
-        )
-    service.readiness_checks["nats"] = bus.readiness
+    sampler = BusSampler(
+        bus.nc, bus.prefix, service_name, sampling.llm_timeout + settings.request_timeout
+    )
+
+    async def nats_ready(_state: object) -> str | None:
+        return await bus.readiness()
+
     backend = llm_backend(sampling) if sampling.broker else None
 
     async def on_ready() -> None:
@@ -77,7 +103,7 @@ def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettin
                 fix="`mcpmesh audit init` (operator); until then events wait in the buffer",
             )
         kv = await js.create_key_value(
-            bucket=rate_bucket(bus.prefix, service.name), ttl=sampling.rate_window * 2, history=1
+            bucket=rate_bucket(bus.prefix, service_name), ttl=sampling.rate_window * 2, history=1
         )
         limiter.shared = KvRateLimiter(kv, sampling.rate_limit, sampling.rate_window)
         if backend is not None:
@@ -91,5 +117,10 @@ def attach_bus(service: Service, settings: BusSettings, sampling: SamplingSettin
 
     bus.on_ready.append(on_ready)
     bus.on_stop.append(on_stop)
-    bus.auditor = auditor  # type: ignore[attr-defined]
-    return bus
+    bus.auditor = auditor
+    return BusWiring(
+        bus,
+        audit=middleware.audit(auditor),
+        sampling=middleware.sampling(SamplingPolicy(sampling, limiter), sampler),
+        readiness={"nats": nats_ready},
+    )

@@ -11,11 +11,13 @@ permissions (:mod:`mcpmesh.bus.permissions`), and hands every service
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 
@@ -25,7 +27,15 @@ from mcpmesh.bus.names import token
 from mcpmesh.bus.permissions import OPERATOR, Credentials, server_config, write_server_config
 from mcpmesh.bus.settings import BusSettings
 from mcpmesh.embedded import mesh_workdir
-from mcpmesh.embedded.process import BackendError, ManagedProcess, free_port, port_open
+from mcpmesh.embedded.process import (
+    BackendError,
+    ManagedProcess,
+    free_port,
+    port_open,
+    process_alive,
+)
+
+PROCESS_NAME = "nats-server"
 
 
 def nats_server_binary() -> str:
@@ -94,15 +104,21 @@ async def start_nats(
         "--server_name",
         f"mcpmesh-{port}",
     ]
-    process = ManagedProcess("nats-server", argv, home / "nats.log")
+    process = ManagedProcess(PROCESS_NAME, argv, home / "nats.log")
     await process.start(lambda: port_open("127.0.0.1", port), timeout=timeout)
     return NatsServer(process, port, store)
 
 
 def running_mesh_nats() -> tuple[str | None, str | None]:
     """The NATS URL of the ``mcpmesh up`` running from this work directory, and the seed
-    file template (``…/{service}.nk``) of its credentials, if any."""
+    file template (``…/{service}.nk``) of its credentials, if any.
+
+    The ``url`` file outlives a mesh that was killed; the server's PID file (removed at
+    a clean stop) says whether that server still runs.
+    """
     home = mesh_workdir() / "nats"
+    if not process_alive(home / f"{PROCESS_NAME}.pid"):
+        return None, None
     try:
         url = (home / "url").read_text().strip() or None
     except OSError:
@@ -158,6 +174,17 @@ async def _create_audit_stream(
         await ensure_audit_stream(nc.jetstream(timeout=5), stream_config(prefix, 0, 0.0))
     finally:
         await nc.close()
+
+
+async def nats_answers(url: str, timeout: float) -> bool:
+    """Whether any server of a ``nats://host:port[,…]`` URL accepts a TCP connection."""
+    for server in (u.strip() for u in url.split(",") if u.strip()):
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
+        with contextlib.suppress(TimeoutError):
+            if await asyncio.wait_for(port_open(host, port), timeout):
+                return True
+    return False
 
 
 async def nats_starter(workdir: Path, env: dict[str, str]) -> tuple[NatsServer, dict[str, str]]:

@@ -201,7 +201,7 @@ def _redact_content(block: Any) -> Any:
 
 
 def redact_result(result: CallToolResult) -> CallToolResult:
-    """``service.result_filters`` entry: no secret leaves in a tool result."""
+    """No secret leaves in a tool result (the ``redact_results`` middleware applies it)."""
     content = [_redact_content(block) for block in result.content]
     structured = result.structured_content
     if structured is not None:

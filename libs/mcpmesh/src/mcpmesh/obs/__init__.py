@@ -1,1 +1,1 @@
-"""Observability: structured logs, health endpoints."""
+"""Observability: structured logs (health routes are the app's: :mod:`mcpmesh.app.health`)."""

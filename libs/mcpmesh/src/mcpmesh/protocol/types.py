@@ -168,6 +168,8 @@ class ClientCapabilities(Base):
     elicitation: ElicitationCapability | None = None
     experimental: dict[str, Any] | None = None
     tasks: dict[str, Any] | None = None
+    #: Optional extensions by identifier (2026-07-28), e.g. ``io.modelcontextprotocol/tasks``.
+    extensions: dict[str, Any] | None = None
 
 
 class InitializeParams(Base):
@@ -192,6 +194,8 @@ class ServerCapabilities(Base):
     logging: dict[str, Any] | None = None
     completions: dict[str, Any] | None = None
     experimental: dict[str, Any] | None = None
+    #: Optional extensions by identifier (2026-07-28).
+    extensions: dict[str, Any] | None = None
 
 
 class InitializeResult(Base):

@@ -1,6 +1,7 @@
 """Credentials on demand: no service holds a standing secret.
 
-A service asks for a credential when it needs it (``await ctx.secrets.get("token",
+A service names its provider once (``Service(..., secrets=provider)``; the default is
+:func:`secrets_from_env`) and asks for a credential when it needs it (``await ctx.secrets.get("token",
 principal=ctx.principal)``); the provider fetches it from Vault, keeps it in memory
 for less than its lease, and hands the value to the redaction guard so it never shows
 up in a log line or a tool result. Vault layout (shared by every service):
@@ -21,27 +22,32 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mcpmesh.config import load_settings
-from mcpmesh.guard.redaction import install_log_redaction, redact_result
+from mcpmesh.guard.redaction import install_log_redaction
 from mcpmesh.secrets.dev import DevSecretProvider
 from mcpmesh.secrets.errors import SecretUnavailable
-from mcpmesh.secrets.provider import DatabaseCredentials, SecretProvider
+from mcpmesh.secrets.provider import (
+    CheckpointSigner,
+    DatabaseCredentials,
+    PrincipalRef,
+    SecretProvider,
+)
 from mcpmesh.secrets.settings import VaultSettings
 
 if TYPE_CHECKING:
     from mcpmesh.secrets.vault import VaultSecretProvider
-    from mcpmesh.server.service import Service
 
 install_log_redaction()
 
 __all__ = [
+    "CheckpointSigner",
     "DatabaseCredentials",
     "DevSecretProvider",
+    "PrincipalRef",
     "SecretProvider",
     "SecretUnavailable",
     "VaultSecretProvider",
     "VaultSettings",
     "secrets_from_env",
-    "use_secrets",
 ]
 
 
@@ -64,24 +70,3 @@ def secrets_from_env(service: str, env: Mapping[str, str] | None = None) -> Secr
     from mcpmesh.secrets.vault import VaultSecretProvider
 
     return VaultSecretProvider(service, settings)
-
-
-def use_secrets(service: Service, provider: SecretProvider | None = None) -> SecretProvider:
-    """Wire a provider into a :class:`~mcpmesh.Service`: ``ctx.secrets``, the result
-    redaction filter, and closing (lease revocation) on shutdown.
-
-    ``provider`` defaults to :func:`secrets_from_env` for the service's name.
-    """
-    chosen = provider if provider is not None else secrets_from_env(service.name)
-    service.secrets = chosen
-    if redact_result not in service.result_filters:
-        service.result_filters.append(redact_result)
-
-    async def close_secrets(_service: object) -> None:
-        await chosen.close()
-
-    service.on_shutdown.append(close_secrets)
-    readiness = getattr(chosen, "readiness", None)
-    if readiness is not None:
-        service.readiness_checks["vault"] = readiness
-    return chosen

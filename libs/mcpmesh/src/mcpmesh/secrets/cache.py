@@ -10,11 +10,12 @@ that one fetch (single-flight), so a burst of calls makes one Vault request.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 import structlog
+
+from mcpmesh.secrets.clock import SYSTEM_CLOCK, Clock
 
 T = TypeVar("T")
 
@@ -32,15 +33,17 @@ class Leased(Generic[T]):
         self.expires_at = expires_at
 
     @classmethod
-    def for_ttl(cls, value: T, ttl: float, refresh_fraction: float) -> Leased[T]:
-        now = time.monotonic()
+    def for_ttl(cls, value: T, ttl: float, refresh_fraction: float, *, now: float) -> Leased[T]:
+        """Refreshed after ``ttl * refresh_fraction``, unusable after ``ttl`` (``now``: the
+        monotonic time of the cache's clock)."""
         return cls(value, now + ttl * refresh_fraction, now + ttl)
 
 
 class LeaseCache(Generic[T]):
     """Values by key, fetched once per refresh however many callers ask at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self._entries: dict[Hashable, Leased[T]] = {}
         self._inflight: dict[Hashable, asyncio.Future[Leased[T]]] = {}
         #: Fetches started (what "one Vault request per burst" is measured by).
@@ -49,7 +52,7 @@ class LeaseCache(Generic[T]):
     def peek(self, key: Hashable) -> Leased[T] | None:
         """The entry for ``key`` if it may still be used."""
         entry = self._entries.get(key)
-        if entry is not None and entry.expires_at <= time.monotonic():
+        if entry is not None and entry.expires_at <= self.clock.monotonic():
             del self._entries[key]
             return None
         return entry
@@ -69,7 +72,7 @@ class LeaseCache(Generic[T]):
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Leased[T]]]) -> T:
         entry = self.peek(key)
-        if entry is not None and entry.refresh_at > time.monotonic():
+        if entry is not None and entry.refresh_at > self.clock.monotonic():
             return entry.value
         try:
             return (await self._fetch_once(key, fetch)).value

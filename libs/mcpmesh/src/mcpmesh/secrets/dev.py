@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from mcpmesh.guard.redaction import remember
 from mcpmesh.secrets.errors import SecretUnavailable, how_to_set
-from mcpmesh.secrets.provider import SAFE_SEGMENT, DatabaseCredentials
+from mcpmesh.secrets.provider import SAFE_SEGMENT, DatabaseCredentials, PrincipalRef, principal_key
 
 
 class DevSecretProvider:
@@ -34,9 +34,10 @@ class DevSecretProvider:
         for credentials in self._database.values():
             remember(credentials.password)
 
-    async def get(self, name: str, *, principal: str | None = None) -> str:
-        if principal is not None and SAFE_SEGMENT.match(principal):
-            own = self._secrets.get(f"principals/{principal}/{name}")
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
+        who = principal_key(principal)
+        if who is not None and SAFE_SEGMENT.match(who):
+            own = self._secrets.get(f"principals/{who}/{name}")
             if own is not None:
                 return own
         value = self._secrets.get(name)
@@ -63,7 +64,7 @@ class DevSecretProvider:
             )
         return credentials
 
-    async def forget(self, name: str, *, principal: str | None = None) -> None:
+    async def forget(self, name: str, *, principal: PrincipalRef = None) -> None:
         """Nothing is cached: the dev provider's values are what it was given."""
 
     async def close(self) -> None:

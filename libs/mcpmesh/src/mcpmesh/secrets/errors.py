@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from mcpmesh.server.results import ToolError
+from mcpmesh.protocol.errors import ToolError
 
 
 class SecretUnavailable(ToolError):
     """A credential could not be had. The message says WHAT is missing and HOW to set it
     (e.g. ``mcpmesh secrets set github token``) and never contains a secret value.
 
-    It is a :class:`~mcpmesh.server.results.ToolError`, so a handler that lets it
+    It is a :class:`~mcpmesh.ToolError`, so a handler that lets it
     propagate gives the client a clear ``isError`` result instead of a stack trace.
     """
 

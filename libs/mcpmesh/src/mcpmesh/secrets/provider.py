@@ -7,6 +7,17 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from mcpmesh.auth.principal import Principal
+
+#: Who a secret is looked up for: a Principal (its ``key`` is used), a key, or nobody.
+PrincipalRef = Principal | str | None
+
+
+def principal_key(principal: PrincipalRef) -> str | None:
+    """The string a principal's own secrets are filed under (``None``: the service's)."""
+    return principal.key if isinstance(principal, Principal) else principal
+
+
 #: Secret names and principals become Vault path segments: keep them to safe characters
 #: so no name can climb into another service's or principal's path.
 SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,127}$")
@@ -35,7 +46,7 @@ class DatabaseCredentials(msgspec.Struct, frozen=True):
 class SecretProvider(Protocol):
     """Where a service's credentials come from (``ctx.secrets``)."""
 
-    async def get(self, name: str, *, principal: str | None = None) -> str:
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
         """The static secret ``name`` of this service (the principal's own one first)."""
         ...
 
@@ -43,11 +54,21 @@ class SecretProvider(Protocol):
         """Dynamic database credentials for ``role``, renewed while the provider is open."""
         ...
 
-    async def forget(self, name: str, *, principal: str | None = None) -> None:
+    async def forget(self, name: str, *, principal: PrincipalRef = None) -> None:
         """Drop the cached value of ``name``: call it when the backend rejected the secret,
         so a token rotated in Vault is used on the next call instead of after the cache TTL."""
         ...
 
     async def close(self) -> None:
         """Stop renewals and revoke every lease this provider obtained."""
+        ...
+
+
+@runtime_checkable
+class CheckpointSigner(Protocol):
+    """A provider that can sign audit checkpoints with a key it never hands out (Vault
+    Transit); the app gives its ``sign_checkpoint`` to the audit publisher."""
+
+    async def sign_checkpoint(self, data: bytes) -> str:
+        """A signature of ``data`` by this service's audit key."""
         ...

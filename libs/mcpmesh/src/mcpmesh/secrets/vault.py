@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import functools
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -25,8 +24,14 @@ import structlog
 from mcpmesh.guard.redaction import remember
 from mcpmesh.secrets.auth import TokenInfo, VaultAuth, auth_from_settings
 from mcpmesh.secrets.cache import LeaseCache, Leased
+from mcpmesh.secrets.clock import SYSTEM_CLOCK, Clock
 from mcpmesh.secrets.errors import SecretUnavailable, how_to_set
-from mcpmesh.secrets.provider import SAFE_SEGMENT, DatabaseCredentials
+from mcpmesh.secrets.provider import (
+    SAFE_SEGMENT,
+    DatabaseCredentials,
+    PrincipalRef,
+    principal_key,
+)
 from mcpmesh.secrets.settings import VaultSettings
 
 T = TypeVar("T")
@@ -53,7 +58,14 @@ class _Denied(Exception):
 class VaultSecretProvider:
     """Credentials of one service from Vault (see :mod:`mcpmesh.secrets`)."""
 
-    def __init__(self, service: str, settings: VaultSettings, *, auth: VaultAuth | None = None):
+    def __init__(
+        self,
+        service: str,
+        settings: VaultSettings,
+        *,
+        auth: VaultAuth | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
         if not SAFE_SEGMENT.match(service):
             raise ValueError(f"service name {service!r} cannot be a Vault path segment")
         self.service = service
@@ -70,8 +82,10 @@ class VaultSecretProvider:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, self.settings.max_concurrency), thread_name_prefix="vault"
         )
-        self._static: LeaseCache[str] = LeaseCache()
-        self._database: LeaseCache[DatabaseCredentials] = LeaseCache()
+        #: Lease expiry, cache refresh and renewal timing read this (tests move it).
+        self._clock = clock
+        self._static: LeaseCache[str] = LeaseCache(clock)
+        self._database: LeaseCache[DatabaseCredentials] = LeaseCache(clock)
         self._login_lock = asyncio.Lock()
         self._logged_in = False
         self._token_generation = 0
@@ -84,18 +98,19 @@ class VaultSecretProvider:
 
     # ------------------------------------------------------------ public API
 
-    async def get(self, name: str, *, principal: str | None = None) -> str:
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
         self._check_open()
         self._check_segment(name, "secret name")
-        principal = self._principal_key(principal)
-        key = ("kv", principal, name)
-        return await self._static.get(key, lambda: self._fetch_static(name, principal))
+        who = self._principal_key(principal)
+        key = ("kv", who, name)
+        return await self._static.get(key, lambda: self._fetch_static(name, who))
 
-    async def forget(self, name: str, *, principal: str | None = None) -> None:
+    async def forget(self, name: str, *, principal: PrincipalRef = None) -> None:
         self._static.discard(("kv", self._principal_key(principal), name))
 
-    def _principal_key(self, principal: str | None) -> str | None:
+    def _principal_key(self, ref: PrincipalRef) -> str | None:
         """The principal whose own secrets are looked up first (None: the service's)."""
+        principal = principal_key(ref)
         if principal is not None and not (
             self.settings.principal_secrets and SAFE_SEGMENT.match(principal)
         ):
@@ -178,7 +193,12 @@ class VaultSecretProvider:
         if value is None:
             raise self._missing(name, None)
         remember(value)
-        return Leased.for_ttl(value, self.settings.cache_ttl, self.settings.refresh_fraction)
+        return Leased.for_ttl(
+            value,
+            self.settings.cache_ttl,
+            self.settings.refresh_fraction,
+            now=self._clock.monotonic(),
+        )
 
     async def _read_kv(self, name: str, principal: str | None) -> str | None:
         path = self._path(name, principal)
@@ -255,7 +275,7 @@ class VaultSecretProvider:
             username=data["username"],
             password=data["password"],
             lease_id=lease_id,
-            expires_at=time.time() + ttl,
+            expires_at=self._clock.time() + ttl,
         )
         self._leases.add(lease_id)
         if response.get("renewable") and ttl > 0:
@@ -263,15 +283,19 @@ class VaultSecretProvider:
                 self._renew_lease_loop(role, credentials, ttl), name=f"vault-lease-{role}"
             )
         log.info("database_credentials_issued", role=role, lease_id=lease_id, ttl=ttl)
-        return Leased.for_ttl(credentials, ttl, self.settings.refresh_fraction)
+        return Leased.for_ttl(
+            credentials, ttl, self.settings.refresh_fraction, now=self._clock.monotonic()
+        )
 
     async def _renew_lease_loop(self, role: str, credentials: DatabaseCredentials, ttl: float):
         """Keep the lease alive while the provider is open; stop at the role's max TTL."""
         lease_id = credentials.lease_id
         try:
             while True:
-                remaining = credentials.expires_at - time.time()
-                await asyncio.sleep(max(remaining * self.settings.refresh_fraction * 0.75, 0.05))
+                remaining = credentials.expires_at - self._clock.time()
+                await self._clock.sleep(
+                    max(remaining * self.settings.refresh_fraction * 0.75, 0.05)
+                )
                 increment = self.settings.renew_increment or int(ttl)
                 try:
                     response = await self._request(
@@ -281,22 +305,28 @@ class VaultSecretProvider:
                         f"renewal of {role} credentials",
                     )
                 except (SecretUnavailable, _Denied, hvac.exceptions.VaultError) as exc:
-                    left = credentials.expires_at - time.time()
+                    left = credentials.expires_at - self._clock.time()
                     if left <= 0 or isinstance(exc, hvac.exceptions.InvalidRequest):
                         return
                     log.warning("lease_renewal_failed", role=role, lease_id=lease_id, left=left)
-                    await asyncio.sleep(max(min(left / 4, 5.0), MIN_RETRY))
+                    await self._clock.sleep(max(min(left / 4, 5.0), MIN_RETRY))
                     continue
                 new_ttl = float(response.get("lease_duration") or 0)
                 credentials = DatabaseCredentials(
-                    credentials.username, credentials.password, lease_id, time.time() + new_ttl
+                    credentials.username,
+                    credentials.password,
+                    lease_id,
+                    self._clock.time() + new_ttl,
                 )
                 capped = new_ttl < increment * 0.9
                 if self._is_current(role, lease_id):
                     # Capped by the role's max TTL, the lease cannot live on: the next caller
                     # gets new credentials while these stay valid for open connections.
                     fraction = 0.0 if capped else self.settings.refresh_fraction
-                    self._database.put(("db", role), Leased.for_ttl(credentials, new_ttl, fraction))
+                    self._database.put(
+                        ("db", role),
+                        Leased.for_ttl(credentials, new_ttl, fraction, now=self._clock.monotonic()),
+                    )
                 log.info("lease_renewed", role=role, lease_id=lease_id, ttl=new_ttl)
                 if capped:
                     return
@@ -396,18 +426,18 @@ class VaultSecretProvider:
     async def _keep_token(self, info: TokenInfo) -> None:
         """Renew the token before it expires; log in again when it cannot be renewed."""
         ttl, renewable = info.ttl, info.renewable
-        expires = time.monotonic() + ttl
+        expires = self._clock.monotonic() + ttl
         while True:
-            await asyncio.sleep(max(ttl * self.settings.refresh_fraction, 0.05))
+            await self._clock.sleep(max(ttl * self.settings.refresh_fraction, 0.05))
             try:
                 if renewable:
                     auth = (await self._run(self._client.auth.token.renew_self))["auth"]
                     new_ttl = float(auth.get("lease_duration") or 0)
                     log.info("vault_token_renewed", ttl=new_ttl)
                     if new_ttl >= ttl * 0.9:  # still extendable: keep renewing
-                        ttl, expires = new_ttl, time.monotonic() + new_ttl
+                        ttl, expires = new_ttl, self._clock.monotonic() + new_ttl
                         continue
-                    ttl, expires = new_ttl, time.monotonic() + new_ttl
+                    ttl, expires = new_ttl, self._clock.monotonic() + new_ttl
                     renewable = False  # at max TTL: log in again before it ends
                     continue
                 if self._auth.can_relogin:
@@ -419,7 +449,7 @@ class VaultSecretProvider:
                     await self._relogin_in_background()
                 return
             except Exception as exc:
-                left = expires - time.monotonic()
+                left = expires - self._clock.monotonic()
                 log.warning("vault_token_renewal_failed", error=type(exc).__name__, left=left)
                 ttl = max(min(left / 4, 5.0), MIN_RETRY) / self.settings.refresh_fraction
 

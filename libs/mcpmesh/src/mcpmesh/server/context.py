@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
 
+import jsonschema_rs
 import msgspec
 
+from mcpmesh.auth.principal import Principal
+from mcpmesh.config import ServerSettings
 from mcpmesh.guard.redaction import redact_text, redact_value
 from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import McpError
@@ -35,12 +39,11 @@ from mcpmesh.protocol.types import (
     SamplingMessage,
     TextContent,
 )
+from mcpmesh.secrets.provider import SecretProvider
 from mcpmesh.server.results import ToolError
-from mcpmesh.server.schema import object_schema
+from mcpmesh.server.schema import input_schema
 
-if TYPE_CHECKING:
-    from mcpmesh.server.service import Service
-
+StateT = TypeVar("StateT")
 _LEVEL_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 
@@ -50,6 +53,16 @@ class ClientCapabilityError(ToolError):
 
 class ClientRequestError(ToolError):
     """The client answered a server→client request with an error, or not in time."""
+
+
+class ConfirmationDeclined(ToolError):
+    """The user did not say yes to an action, so it was not done.
+
+    Raised by :meth:`Context.confirm`; like any :class:`ToolError` the library renders it
+    as the tool's result, so every service answers a declined, cancelled, unanswered or
+    not-quite-yes confirmation the same way: ``isError: true`` and this message (the
+    model must not take the action as done).
+    """
 
 
 class Channel(Protocol):
@@ -79,42 +92,83 @@ _CONFIRM_SCHEMA = {
 }
 
 
-class Context:
-    """Created by the library for every request that runs service code."""
+#: ``(kind, tool, session, arguments, outcome, seconds)``: told of every tool call,
+#: sampling request and elicitation (kind ``tool``/``sampling``/``elicitation``);
+#: must not block (the bus queues the event and publishes it in the background).
+AuditHook = Callable[[str, str | None, SessionState, Any, str, float], None]
+#: Checks (raises ToolError to refuse) and adjusts every sampling request before it goes out.
+SamplingPolicy = Callable[["Context[Any]", CreateMessageParams], Awaitable[CreateMessageParams]]
+#: Where ``ctx.sample()`` goes when the client cannot sample (the LLM backend).
+SamplingFallback = Callable[["Context[Any]", CreateMessageParams], Awaitable[CreateMessageResult]]
 
-    __slots__ = ("_channel", "progress_token", "request_id", "service", "session", "tool")
+
+class Context(Generic[StateT]):
+    """Created by the library for every request that runs service code.
+
+    ``state`` is what the service's lifespan yielded (typed by ``Context[State]``);
+    ``method``/``params`` are the JSON-RPC method and its decoded params Struct, for the
+    middleware. The hooks below are set per request by middleware, never by handlers.
+    """
+
+    __slots__ = (
+        "_channel",
+        "audit_hook",
+        "method",
+        "params",
+        "principal",
+        "progress_token",
+        "request_id",
+        "sampling_fallback",
+        "sampling_policy",
+        "secrets",
+        "session",
+        "settings",
+        "state",
+        "tool",
+    )
 
     def __init__(
         self,
-        service: Service,
         session: SessionState,
-        request_id: RequestId,
+        request_id: RequestId | None,
         channel: Channel,
         progress_token: ProgressToken | None = None,
+        *,
+        method: str = "",
+        params: Any = None,
+        state: StateT,
+        secrets: SecretProvider,
+        settings: ServerSettings,
+        principal: Principal | None = None,
     ) -> None:
-        self.service = service
         self.session = session
         self.request_id = request_id
         self.progress_token = progress_token
         self._channel = channel
+        self.method = method
+        self.params = params
+        self.state = state
+        #: The service's credential provider (see :mod:`mcpmesh.secrets`).
+        self.secrets = secrets
+        self.settings = settings
+        #: Who is calling (from the transport's authenticator); ``None`` when auth is off.
+        self.principal = principal
         #: The tool being called (``None`` for resources, prompts, completions).
         self.tool: str | None = None
+        self.audit_hook: AuditHook | None = None
+        self.sampling_policy: SamplingPolicy | None = None
+        self.sampling_fallback: SamplingFallback | None = None
 
     # ------------------------------------------------------------ identity
-
-    @property
-    def principal(self) -> str | None:
-        """Who is calling, when authentication is configured."""
-        return self.session.principal
 
     @property
     def session_id(self) -> str:
         return self.session.id
 
-    @property
-    def secrets(self) -> Any:
-        """The service's credential provider (see :mod:`mcpmesh.secrets`)."""
-        return self.service.secrets
+    def audit(self, kind: str, arguments: Any, outcome: str, seconds: float) -> None:
+        """Record a sampling request or elicitation in the audit trail (if one is on)."""
+        if self.audit_hook is not None:
+            self.audit_hook(kind, self.tool, self.session, arguments, outcome, seconds)
 
     # ------------------------------------------------------------ logging and progress
 
@@ -191,13 +245,13 @@ class Context:
                 else None
             ),
         )
-        if self.service.sampling_policy is None and not self.service.audit_hooks:
+        if self.sampling_policy is None and self.audit_hook is None:
             return await self._sample(params, timeout)
         started = time.perf_counter()
         outcome = "failed"
         try:
-            if self.service.sampling_policy is not None:
-                params = await self.service.sampling_policy(self, params)
+            if self.sampling_policy is not None:
+                params = await self.sampling_policy(self, params)
             result = await self._sample(params, timeout)
             outcome = "ok"
             return result
@@ -208,20 +262,15 @@ class Context:
             outcome = "cancelled"
             raise
         finally:
-            self.service.audit(
-                "sampling",
-                self.tool,
-                self.session,
-                msgspec.json.encode(params),
-                outcome,
-                time.perf_counter() - started,
+            self.audit(
+                "sampling", msgspec.json.encode(params), outcome, time.perf_counter() - started
             )
 
     async def _sample(
         self, params: CreateMessageParams, timeout: float | None
     ) -> CreateMessageResult:
         if self.session.capabilities.sampling is None:
-            fallback = self.service.sampling_fallback
+            fallback = self.sampling_fallback
             if fallback is not None:
                 return await fallback(self, params)
             raise ClientCapabilityError(
@@ -237,7 +286,9 @@ class Context:
         """Ask the user for structured input (form-mode ``elicitation/create``).
 
         ``schema`` is a flat object schema of primitives, or a Struct type to derive it
-        from. The answer's ``action`` is ``accept``, ``decline`` or ``cancel``.
+        from. The answer's ``action`` is ``accept``, ``decline`` or ``cancel``; an accepted
+        answer's content has been checked against ``schema`` (a mismatch raises
+        :class:`ClientRequestError`: a client's form is input like any other).
         """
         if self.session.capabilities.elicitation is None or not versions.has_elicitation(
             self.session.protocol_version
@@ -246,31 +297,39 @@ class Context:
                 "This tool needs to ask you a question, but the client did not declare the "
                 "elicitation capability. Use a client that supports MCP elicitation."
             )
-        requested = schema if isinstance(schema, dict) else object_schema(schema)
+        requested = schema if isinstance(schema, dict) else input_schema(schema)
         params = ElicitParams(message=message, requested_schema=requested)
         started = time.perf_counter()
         outcome = "failed"
         try:
             raw = await self._ask("elicitation/create", params, timeout)
             answer: ElicitResult = _decode_reply(raw, ElicitResult, "elicitation/create")
+            if answer.action == "accept":
+                outcome = "invalid answer"
+                _check_answer(answer.content, requested)
             outcome = answer.action
             return answer
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
         finally:
-            if self.service.audit_hooks:
-                self.service.audit(
+            if self.audit_hook is not None:
+                self.audit(
                     "elicitation",
-                    self.tool,
-                    self.session,
                     msgspec.json.encode(params),
                     outcome,
                     time.perf_counter() - started,
                 )
 
-    async def confirm(self, message: str, *, timeout: float | None = None) -> bool:
-        """Ask the user to allow an action; ``True`` only on an explicit yes."""
+    async def confirm(self, message: str, *, timeout: float | None = None) -> None:
+        """Ask the user to allow an action; returns only on an explicit yes.
+
+        Yes is ``action: accept`` with ``confirm`` the JSON boolean ``true``. Anything
+        else — decline, cancel, ``{"confirm": false}``, ``"true"``/``"no"``/``1``, no
+        field, a malformed or late answer — raises :class:`ConfirmationDeclined`, which
+        the library renders as the one "not done" result. So a handler writes
+        ``await ctx.confirm(question)`` and then acts; it cannot forget to check.
+        """
         try:
             answer = await self.elicit(message, _CONFIRM_SCHEMA, timeout=timeout)
         except ClientCapabilityError:
@@ -278,7 +337,18 @@ class Context:
                 "This action needs your confirmation, but the client cannot ask for it "
                 "(no elicitation capability), so nothing was done."
             ) from None
-        return answer.action == "accept" and bool((answer.content or {}).get("confirm"))
+        except ClientRequestError as exc:
+            reason = str(exc).rstrip(".")
+            raise ConfirmationDeclined(f"Not done: {reason}. Nothing was changed.") from None
+        if answer.action != "accept":
+            reason = "declined" if answer.action == "decline" else "cancelled"
+            raise ConfirmationDeclined(
+                f"Not done: the user {reason} the confirmation. Nothing was changed."
+            )
+        if (answer.content or {}).get("confirm") is not True:
+            raise ConfirmationDeclined(
+                "Not done: the user did not tick the confirmation. Nothing was changed."
+            )
 
     async def list_roots(self, *, timeout: float | None = None) -> list[Root]:
         """The client's roots (``roots/list``)."""
@@ -288,7 +358,7 @@ class Context:
         return _decode_reply(raw, ListRootsResult, "roots/list").roots
 
     async def _ask(self, method: str, params: Any, timeout: float | None) -> msgspec.Raw:
-        limit = self.service.settings.client_request_timeout if timeout is None else timeout
+        limit = self.settings.client_request_timeout if timeout is None else timeout
         try:
             return await self._channel.request(method, params, limit)
         except TimeoutError:
@@ -307,6 +377,17 @@ class Context:
         """True once the client cancelled this request (the handler task is cancelling)."""
         task = asyncio.current_task()
         return task is not None and task.cancelling() > 0
+
+
+def _check_answer(content: dict[str, Any] | None, schema: dict[str, Any]) -> None:
+    """An accepted elicitation answer must fit the schema that was asked for."""
+    error = next(iter(jsonschema_rs.validator_for(schema).iter_errors(content or {})), None)
+    if error is not None:
+        where = "/".join(str(part) for part in error.instance_path) or "the answer"
+        raise ClientRequestError(
+            f"The client's answer does not fit the form that was asked for ({where}: "
+            f"{error.message})."
+        )
 
 
 def _decode_reply(raw: msgspec.Raw, type_: type, method: str) -> Any:

@@ -6,14 +6,10 @@ from typing import Any
 
 import msgspec
 
+from mcpmesh.protocol.errors import ToolError
 from mcpmesh.protocol.types import CallToolResult, TextContent
 
-
-class ToolError(Exception):
-    """A tool failed at its job: the client gets an ``isError`` result with this message.
-
-    Write the message for the person at the other end: what went wrong and what to do.
-    """
+__all__ = ["ToolError", "ToolResult"]
 
 
 class ToolResult(msgspec.Struct, kw_only=True):

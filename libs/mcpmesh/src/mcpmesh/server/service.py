@@ -1,21 +1,24 @@
-"""``Service``: a named set of tools, resources and prompts, and the MCP method table.
+"""``Service``: a named set of tools, resources and prompts, its lifespan, and the MCP
+method table.
 
-The transport hands every decoded request to :meth:`Service.handle` with the session's
-state and a :class:`~mcpmesh.server.context.Channel`; the service answers with a result
-Struct or raises :class:`~mcpmesh.protocol.errors.McpError`.
+The transport asks :meth:`Service.prepare` for a :class:`~mcpmesh.server.context.Context`
+(the params decoded once, by the type the method table names), runs the middleware chain
+around :meth:`Service.dispatch`, and sends what comes back; protocol failures are raised
+as :class:`~mcpmesh.protocol.errors.McpError`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Generic, Literal, NamedTuple, Protocol, overload
 
 import msgspec
+import structlog
 
+from mcpmesh.auth.principal import Principal
 from mcpmesh.config import ServerSettings
 from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import (
@@ -33,8 +36,6 @@ from mcpmesh.protocol.types import (
     CompleteParams,
     CompleteResult,
     Completion,
-    CreateMessageParams,
-    CreateMessageResult,
     EmptyResult,
     GetPromptParams,
     Icon,
@@ -58,28 +59,40 @@ from mcpmesh.protocol.types import (
     ToolAnnotations,
     UriParams,
 )
-from mcpmesh.server.context import Channel, Context
+from mcpmesh.secrets import SecretProvider, secrets_from_env
+from mcpmesh.server.context import Channel, Context, StateT
+from mcpmesh.server.middleware import CHAINED_METHODS
 from mcpmesh.server.pagination import paginate
 from mcpmesh.server.prompts import PromptSpec
 from mcpmesh.server.resources import ResourceSpec, TemplateSpec
 from mcpmesh.server.results import ToolError
 from mcpmesh.server.tools import ToolSpec
 
-Completer = Callable[[Context, str, str, dict[str, str]], Awaitable[list[str]]]
-SamplingFallback = Callable[[Context, CreateMessageParams], Awaitable[CreateMessageResult]]
+log = structlog.get_logger("mcpmesh.service")
+
+Completer = Callable[[Context[Any], str, str, dict[str, str]], Awaitable[list[str]]]
 Handler = Callable[..., Awaitable[Any]]
 Decorator = Callable[[Handler], Handler]
-MethodHandler = Callable[[SessionState, Message, Channel], Awaitable[Any]]
-NotificationHandler = Callable[[SessionState, msgspec.Raw], Awaitable[None]]
-#: ``(kind, tool, session, arguments, outcome, seconds)``: told of every tool call,
-#: sampling request and elicitation (kind ``tool``/``sampling``/``elicitation``);
-#: must not block (the bus queues the event and publishes it in the background).
-AuditHook = Callable[[str, str | None, SessionState, Any, str, float], None]
-#: Checks (raises ToolError to refuse) and adjusts every sampling request before it goes out.
-SamplingPolicy = Callable[[Context, CreateMessageParams], Awaitable[CreateMessageParams]]
+#: ``async (ctx) -> result``: one entry of the method table; its params are ``ctx.params``.
+MethodHandler = Callable[[Context[Any]], Awaitable[Any]]
+#: ``async (ctx) -> None``: a client notification the service reacts to.
+NotificationHandler = Callable[[Context[Any]], Awaitable[None]]
+#: ``async (state) -> None | problem``: one ``/readyz`` check.
+ReadinessCheck = Callable[[Any], Awaitable[str | None]]
+#: Opens what the service needs and yields its state; runs once per process.
+Lifespan = Callable[["Service[StateT]"], AbstractAsyncContextManager[StateT]]
 ListKind = Literal["tools", "resources", "prompts"]
 
 _MAX_COMPLETIONS = 100
+
+
+class Method(NamedTuple):
+    """One entry of the method table: the params Struct (None: none) and the handler."""
+
+    params: type | None
+    handler: MethodHandler
+    #: Runs service code, so passes the middleware chain.
+    chained: bool
 
 
 @contextlib.contextmanager
@@ -93,7 +106,8 @@ def _tool_errors_as_protocol_errors() -> Iterator[None]:
 
 
 class ServiceHost(Protocol):
-    """What the transport offers a service: session persistence and session-wide messages."""
+    """What the transport offers a running service: session persistence and session-wide
+    messages (the endpoint implements it)."""
 
     async def save_session(self, state: SessionState) -> None: ...
 
@@ -104,8 +118,57 @@ class ServiceHost(Protocol):
     async def broadcast(self, method: str, params: Any) -> None: ...
 
 
-class Service:
-    """An MCP service. Declare tools, resources and prompts with the decorators."""
+class _NoChannel:
+    """A notification's context: there is no request to answer on."""
+
+    async def notify(self, method: str, params: Any) -> None:
+        return None
+
+    async def request(self, method: str, params: Any, timeout: float) -> msgspec.Raw:
+        raise McpError(INTERNAL_ERROR, "a notification handler cannot ask the client")
+
+    async def close_stream(self) -> None:
+        return None
+
+
+_NO_CHANNEL = _NoChannel()
+
+
+class Service(Generic[StateT]):
+    """An MCP service. Declare tools, resources and prompts with the decorators.
+
+    ``lifespan`` opens what the service needs (pools, clients) and yields its state,
+    reached by handlers as ``ctx.state``; ``secrets`` is the credential provider
+    (default: :func:`~mcpmesh.secrets.secrets_from_env`), reached as ``ctx.secrets``.
+    """
+
+    @overload
+    def __init__(
+        self: Service[None],
+        name: str,
+        *,
+        version: str,
+        instructions: str | None = None,
+        title: str | None = None,
+        icons: list[Icon] | None = None,
+        settings: ServerSettings | None = None,
+        lifespan: None = None,
+        secrets: SecretProvider | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str,
+        instructions: str | None = None,
+        title: str | None = None,
+        icons: list[Icon] | None = None,
+        settings: ServerSettings | None = None,
+        lifespan: Lifespan[StateT],
+        secrets: SecretProvider | None = None,
+    ) -> None: ...
 
     def __init__(
         self,
@@ -116,6 +179,8 @@ class Service:
         title: str | None = None,
         icons: list[Icon] | None = None,
         settings: ServerSettings | None = None,
+        lifespan: Lifespan[StateT] | None = None,
+        secrets: SecretProvider | None = None,
     ) -> None:
         self.name = name
         self.info = Implementation(name=name, version=version, title=title, icons=icons)
@@ -126,44 +191,63 @@ class Service:
         self.templates: list[TemplateSpec] = []
         self.prompts: dict[str, PromptSpec] = {}
         self.completers: dict[tuple[str, str], Completer] = {}
-        #: Where ``ctx.sample()`` goes when the client cannot sample (the bus sets this).
-        self.sampling_fallback: SamplingFallback | None = None
-        #: Caps and rate limits applied to every ``ctx.sample()`` (the bus sets this).
-        self.sampling_policy: SamplingPolicy | None = None
-        #: Audit trail of tool calls, sampling and elicitation (the bus's audit stream).
-        self.audit_hooks: list[AuditHook] = []
-        #: Awaited before a tool runs while auditing is on: each waits for room in its
-        #: audit buffer or raises (the call is refused, never run unrecorded).
-        self.audit_gates: list[Callable[[], Awaitable[None]]] = []
-        #: Credentials for handlers (``ctx.secrets``); set by the service factory.
-        self.secrets: Any = None
-        #: Applied to every tool result before it leaves (secret redaction registers here).
-        self.result_filters: list[Callable[[CallToolResult], CallToolResult]] = []
-        #: Client notifications a service reacts to, e.g. ``notifications/roots/list_changed``:
-        #: method → ``async (session, raw_params) -> None``.
+        #: Client notifications the service reacts to (``@service.on_notification``).
         self.notification_handlers: dict[str, NotificationHandler] = {}
-        #: Called once when the service starts and stops (``async (service) -> None``),
-        #: for backends a service opens: pools, bus connections, secret providers.
-        self.on_startup: list[Callable[[Service], Awaitable[None]]] = []
-        self.on_shutdown: list[Callable[[Service], Awaitable[None]]] = []
-        #: Checks run by ``/readyz``: name → coroutine returning None or a problem.
-        self.readiness_checks: dict[str, Callable[[], Awaitable[str | None]]] = {}
-        self.host: ServiceHost | None = None
+        #: ``/readyz`` checks (``@service.readiness``): name → ``async (state) -> problem``.
+        self.readiness_checks: dict[str, ReadinessCheck] = {}
+        self._lifespan = lifespan
+        self._secrets = secrets if secrets is not None else secrets_from_env(name)
+        self._host: ServiceHost | None = None
+        self._state: Any = None
         self._tool_lists: dict[str, list[Tool]] = {}
-        self._methods: dict[str, MethodHandler] = {
-            "ping": self._ping,
-            "logging/setLevel": self._set_level,
-            "tools/list": self._list_tools,
-            "tools/call": self._call_tool,
-            "resources/list": self._list_resources,
-            "resources/templates/list": self._list_templates,
-            "resources/read": self._read_resource,
-            "resources/subscribe": self._subscribe,
-            "resources/unsubscribe": self._unsubscribe,
-            "prompts/list": self._list_prompts,
-            "prompts/get": self._get_prompt,
-            "completion/complete": self._complete,
+        table: dict[str, tuple[type | None, MethodHandler]] = {
+            "ping": (None, self._ping),
+            "logging/setLevel": (SetLevelParams, self._set_level),
+            "tools/list": (PaginatedParams, self._list_tools),
+            "tools/call": (CallToolParams, self._call_tool),
+            "resources/list": (PaginatedParams, self._list_resources),
+            "resources/templates/list": (PaginatedParams, self._list_templates),
+            "resources/read": (UriParams, self._read_resource),
+            "resources/subscribe": (UriParams, self._subscribe),
+            "resources/unsubscribe": (UriParams, self._unsubscribe),
+            "prompts/list": (PaginatedParams, self._list_prompts),
+            "prompts/get": (GetPromptParams, self._get_prompt),
+            "completion/complete": (CompleteParams, self._complete),
         }
+        self._methods: dict[str, Method] = {
+            method: Method(params, handler, method in CHAINED_METHODS)
+            for method, (params, handler) in table.items()
+        }
+
+    @property
+    def secrets(self) -> SecretProvider:
+        """The credential provider (closed by the app at shutdown, after the lifespan)."""
+        return self._secrets
+
+    @property
+    def state(self) -> StateT:
+        """What the lifespan yielded, while the service runs (tests and benchmarks read it)."""
+        if self._host is None:
+            raise RuntimeError(f"service {self.name!r} is not running")
+        state: StateT = self._state
+        return state
+
+    @contextlib.asynccontextmanager
+    async def running(self, host: ServiceHost) -> AsyncIterator[StateT]:
+        """Run the lifespan with ``host`` serving the sessions; the app enters this once."""
+        if self._host is not None:
+            raise RuntimeError(f"service {self.name!r} is already running")
+        self._host = host
+        try:
+            if self._lifespan is None:
+                yield self._state
+            else:
+                async with self._lifespan(self) as state:
+                    self._state = state
+                    yield state
+        finally:
+            self._host = None
+            self._state = None
 
     # ------------------------------------------------------------ declaring
 
@@ -180,12 +264,16 @@ class Service:
         icons: list[Icon] | None = None,
         input_schema: dict[str, Any] | None = None,
         output: type | None = None,
+        scopes: list[str] | None = None,
     ) -> Decorator:
         """Register a tool. Its arguments Struct gives ``inputSchema``; a Struct return
         type gives ``outputSchema`` and ``structuredContent``; the docstring describes it.
+        A raw ``input_schema`` (JSON Schema) is enforced on the arguments instead.
 
         ``read_only=True`` marks it ``readOnlyHint`` (and so not destructive);
-        otherwise ``destructive`` defaults to True, as the spec assumes.
+        otherwise ``destructive`` defaults to True, as the spec assumes. ``scopes`` are
+        what a caller needs (default ``<service>:read`` for a read-only tool, else
+        ``<service>:write``); the authorization middleware checks them.
         """
 
         def register(handler: Handler) -> Handler:
@@ -210,6 +298,9 @@ class Service:
                 icons=icons,
                 input_schema=input_schema,
                 output_type=output,
+                scopes=scopes
+                if scopes is not None
+                else [f"{self.name}:{'read' if read_only else 'write'}"],
             )
             self._tool_lists.clear()
             return handler
@@ -309,34 +400,59 @@ class Service:
 
         return register
 
+    def readiness(self, name: str) -> Callable[[ReadinessCheck], ReadinessCheck]:
+        """Register a ``/readyz`` check: ``async (state) -> None`` when ready, else a
+        problem text (an exception or a 2 s silence count as a problem too)."""
+
+        def register(check: ReadinessCheck) -> ReadinessCheck:
+            self.readiness_checks[name] = check
+            return check
+
+        return register
+
+    def on_notification(self, method: str) -> Callable[[NotificationHandler], NotificationHandler]:
+        """React to a client notification, e.g. ``notifications/roots/list_changed``; the
+        handler gets a context (``ctx.params`` is the raw params) and cannot ask the client."""
+
+        def register(handler: NotificationHandler) -> NotificationHandler:
+            self.notification_handlers[method] = handler
+            return handler
+
+        return register
+
     # ------------------------------------------------------------ notifying
 
     async def notify_resource_updated(self, uri: str) -> None:
         """Tell every session subscribed to ``uri`` that it changed."""
-        if self.host is not None:
-            await self.host.resource_updated(uri)
+        if self._host is not None:
+            await self._host.resource_updated(uri)
 
     def subscribed_uris(self) -> set[str]:
         """The resource URIs that sessions served here subscribed to: what a service that
         detects changes itself (by polling or watching) needs to look at."""
-        return self.host.subscribed_uris() if self.host is not None else set()
+        return self._host.subscribed_uris() if self._host is not None else set()
 
     async def notify_list_changed(self, kind: ListKind) -> None:
         """Tell every session that the list of tools, resources or prompts changed."""
         self._tool_lists.clear()
-        if self.host is not None:
-            await self.host.broadcast(f"notifications/{kind}/list_changed", None)
+        if self._host is not None:
+            await self._host.broadcast(f"notifications/{kind}/list_changed", None)
 
     # ------------------------------------------------------------ protocol
 
     @property
     def capabilities(self) -> ServerCapabilities:
+        """What is registered, and nothing else: no prompts, completions or resource
+        subscriptions are advertised by a service that has none."""
+        has_resources = bool(self.resources or self.templates)
         return ServerCapabilities(
-            tools=ListChanged(list_changed=True),
-            resources=ResourcesCapability(subscribe=True, list_changed=True),
-            prompts=ListChanged(list_changed=True),
+            tools=ListChanged(list_changed=True) if self.tools else None,
+            resources=ResourcesCapability(subscribe=True, list_changed=True)
+            if has_resources
+            else None,
+            prompts=ListChanged(list_changed=True) if self.prompts else None,
             logging={},
-            completions={},
+            completions={} if self.completers else None,
         )
 
     def initialize(self, params: InitializeParams) -> InitializeResult:
@@ -351,28 +467,73 @@ class Service:
             instructions=self.instructions,
         )
 
-    async def handle(self, session: SessionState, message: Message, channel: Channel) -> Any:
-        """Answer one request; raises :class:`McpError` for protocol failures."""
+    def prepare(
+        self,
+        session: SessionState,
+        message: Message,
+        channel: Channel,
+        principal: Principal | None = None,
+    ) -> tuple[Context[StateT], bool]:
+        """The request's context, its params decoded by the method table's type, and
+        whether it runs service code (and so passes the middleware chain)."""
         method = message.method
-        handler = self._methods.get(method)  # type: ignore[arg-type]
-        if handler is None:
+        entry = self._methods.get(method)  # type: ignore[arg-type]
+        if entry is None:
             raise McpError(METHOD_NOT_FOUND, f"Method not found: {method}")
-        return await handler(session, message, channel)
+        params = None if entry.params is None else decode_params(message.params, entry.params)
+        meta = getattr(params, "meta", None)
+        ctx: Context[StateT] = Context(
+            session,
+            message.request_id,
+            channel,
+            meta.progress_token if meta is not None else None,
+            method=method,  # type: ignore[arg-type]
+            params=params,
+            state=self._state,
+            secrets=self._secrets,
+            settings=self.settings,
+            principal=principal,
+        )
+        if isinstance(params, CallToolParams):
+            ctx.tool = params.name
+        return ctx, entry.chained
 
-    def context(
-        self, session: SessionState, message: Message, channel: Channel, meta: Any
-    ) -> Context:
-        token = meta.progress_token if meta is not None else None
-        return Context(self, session, message.request_id, channel, token)
+    async def dispatch(self, ctx: Context[Any]) -> Any:
+        """The innermost step of the chain: the method table's handler."""
+        return await self._methods[ctx.method].handler(ctx)
 
-    async def _ping(self, session: SessionState, message: Message, channel: Channel) -> EmptyResult:
+    async def handle(
+        self,
+        session: SessionState,
+        message: Message,
+        channel: Channel,
+        principal: Principal | None = None,
+    ) -> Any:
+        """Answer one request without middleware; raises :class:`McpError`."""
+        ctx, _ = self.prepare(session, message, channel, principal)
+        return await self.dispatch(ctx)
+
+    def notification_context(
+        self, method: str, session: SessionState, params: msgspec.Raw, principal: Principal | None
+    ) -> Context[StateT]:
+        return Context(
+            session,
+            None,
+            _NO_CHANNEL,
+            method=method,
+            params=params,
+            state=self._state,
+            secrets=self._secrets,
+            settings=self.settings,
+            principal=principal,
+        )
+
+    async def _ping(self, ctx: Context[Any]) -> EmptyResult:
         return EmptyResult()
 
-    async def _set_level(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> EmptyResult:
-        session.log_level = decode_params(message.params, SetLevelParams).level
-        await self._save(session)
+    async def _set_level(self, ctx: Context[Any]) -> EmptyResult:
+        ctx.session.log_level = ctx.params.level
+        await self._save(ctx.session)
         return EmptyResult()
 
     def _tools_for(self, version: str) -> list[Tool]:
@@ -386,152 +547,85 @@ class Service:
             self._tool_lists[version] = tools
         return tools
 
-    async def _list_tools(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> ListToolsResult:
-        cursor = decode_params(message.params, PaginatedParams).cursor
+    async def _list_tools(self, ctx: Context[Any]) -> ListToolsResult:
         page, next_cursor = paginate(
-            "tools", self._tools_for(session.protocol_version), cursor, self.settings.page_size
+            "tools",
+            self._tools_for(ctx.session.protocol_version),
+            ctx.params.cursor,
+            self.settings.page_size,
         )
         return ListToolsResult(tools=page, next_cursor=next_cursor)
 
-    def audit(
-        self,
-        kind: str,
-        tool: str | None,
-        session: SessionState,
-        arguments: Any,
-        outcome: str,
-        seconds: float,
-    ) -> None:
-        for hook in self.audit_hooks:
-            hook(kind, tool, session, arguments, outcome, seconds)
-
-    async def _call_tool(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> CallToolResult:
-        params = decode_params(message.params, CallToolParams)
-        if not self.audit_hooks:
-            return await self._run_tool(session, message, channel, params)
-        for gate in self.audit_gates:
-            await gate()
-        started = time.perf_counter()
-        outcome = "failed"
-        try:
-            result = await self._run_tool(session, message, channel, params)
-            outcome = "error" if result.is_error else "ok"
-            return result
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        except McpError as exc:
-            outcome = f"rejected: {exc.message}"[:200]
-            raise
-        finally:
-            self.audit(
-                "tool",
-                params.name,
-                session,
-                params.arguments,
-                outcome,
-                time.perf_counter() - started,
-            )
-
-    async def _run_tool(
-        self, session: SessionState, message: Message, channel: Channel, params: CallToolParams
-    ) -> CallToolResult:
+    async def _call_tool(self, ctx: Context[Any]) -> CallToolResult:
+        params: CallToolParams = ctx.params
         spec = self.tools.get(params.name)
         if spec is None:
             raise invalid_params(f"Unknown tool: {params.name}")
-        ctx = self.context(session, message, channel, params.meta)
-        ctx.tool = params.name
         result = await spec.call(ctx, params.arguments)
-        for result_filter in self.result_filters:
-            result = result_filter(result)
         if result.structured_content is not None and not versions.has_structured_content(
-            session.protocol_version
+            ctx.session.protocol_version
         ):
             result = msgspec.structs.replace(result, structured_content=None)
         return result
 
-    async def _list_resources(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> ListResourcesResult:
-        cursor = decode_params(message.params, PaginatedParams).cursor
+    async def _list_resources(self, ctx: Context[Any]) -> ListResourcesResult:
         items = [spec.resource for spec in self.resources.values()]
-        page, next_cursor = paginate("resources", items, cursor, self.settings.page_size)
+        page, next_cursor = paginate("resources", items, ctx.params.cursor, self.settings.page_size)
         return ListResourcesResult(resources=page, next_cursor=next_cursor)
 
-    async def _list_templates(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> ListResourceTemplatesResult:
-        cursor = decode_params(message.params, PaginatedParams).cursor
+    async def _list_templates(self, ctx: Context[Any]) -> ListResourceTemplatesResult:
         items = [spec.template for spec in self.templates]
-        page, next_cursor = paginate("templates", items, cursor, self.settings.page_size)
+        page, next_cursor = paginate("templates", items, ctx.params.cursor, self.settings.page_size)
         return ListResourceTemplatesResult(resource_templates=page, next_cursor=next_cursor)
 
-    async def _read_resource(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> ReadResourceResult:
-        params = decode_params(message.params, UriParams)
-        ctx = self.context(session, message, channel, params.meta)
-        fixed = self.resources.get(params.uri)
+    async def _read_resource(self, ctx: Context[Any]) -> ReadResourceResult:
+        uri: str = ctx.params.uri
+        fixed = self.resources.get(uri)
         with _tool_errors_as_protocol_errors():
             if fixed is not None:
-                return ReadResourceResult(contents=await fixed.read(ctx, params.uri))
+                return ReadResourceResult(contents=await fixed.read(ctx, uri))
             for spec in self.templates:
-                variables = spec.matcher.match(params.uri)
+                variables = spec.matcher.match(uri)
                 if variables is not None:
-                    return ReadResourceResult(contents=await spec.read(ctx, params.uri, variables))
-        raise resource_not_found(params.uri)
+                    return ReadResourceResult(contents=await spec.read(ctx, uri, variables))
+        raise resource_not_found(uri)
 
     def _known_uri(self, uri: str) -> bool:
         return uri in self.resources or any(
             s.matcher.match(uri) is not None for s in self.templates
         )
 
-    async def _subscribe(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> EmptyResult:
-        uri = decode_params(message.params, UriParams).uri
+    async def _subscribe(self, ctx: Context[Any]) -> EmptyResult:
+        uri: str = ctx.params.uri
         if not self._known_uri(uri):
             raise resource_not_found(uri)
-        if uri not in session.subscriptions:
-            session.subscriptions.append(uri)
-            await self._save(session)
+        if uri not in ctx.session.subscriptions:
+            ctx.session.subscriptions.append(uri)
+            await self._save(ctx.session)
         return EmptyResult()
 
-    async def _unsubscribe(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> EmptyResult:
-        uri = decode_params(message.params, UriParams).uri
-        if uri in session.subscriptions:
-            session.subscriptions.remove(uri)
-            await self._save(session)
+    async def _unsubscribe(self, ctx: Context[Any]) -> EmptyResult:
+        uri: str = ctx.params.uri
+        if uri in ctx.session.subscriptions:
+            ctx.session.subscriptions.remove(uri)
+            await self._save(ctx.session)
         return EmptyResult()
 
-    async def _list_prompts(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> ListPromptsResult:
-        cursor = decode_params(message.params, PaginatedParams).cursor
+    async def _list_prompts(self, ctx: Context[Any]) -> ListPromptsResult:
         items = [spec.prompt for spec in self.prompts.values()]
-        page, next_cursor = paginate("prompts", items, cursor, self.settings.page_size)
+        page, next_cursor = paginate("prompts", items, ctx.params.cursor, self.settings.page_size)
         return ListPromptsResult(prompts=page, next_cursor=next_cursor)
 
-    async def _get_prompt(self, session: SessionState, message: Message, channel: Channel) -> Any:
-        params = decode_params(message.params, GetPromptParams)
+    async def _get_prompt(self, ctx: Context[Any]) -> Any:
+        params: GetPromptParams = ctx.params
         spec = self.prompts.get(params.name)
         if spec is None:
             raise invalid_params(f"Unknown prompt: {params.name}")
         with _tool_errors_as_protocol_errors():
-            return await spec.get(
-                self.context(session, message, channel, params.meta), params.arguments
-            )
+            return await spec.get(ctx, params.arguments)
 
-    async def _complete(
-        self, session: SessionState, message: Message, channel: Channel
-    ) -> CompleteResult:
-        params = decode_params(message.params, CompleteParams)
+    async def _complete(self, ctx: Context[Any]) -> CompleteResult:
+        params: CompleteParams = ctx.params
         ref = params.ref
         if isinstance(ref, PromptReference):
             if ref.name not in self.prompts:
@@ -545,7 +639,6 @@ class Service:
         values: list[str] = []
         if completer is not None:
             other = params.context.arguments if params.context and params.context.arguments else {}
-            ctx = self.context(session, message, channel, None)
             values = await completer(ctx, params.argument.name, params.argument.value, other)
         return CompleteResult(
             completion=Completion(
@@ -556,5 +649,5 @@ class Service:
         )
 
     async def _save(self, session: SessionState) -> None:
-        if self.host is not None:
-            await self.host.save_session(session)
+        if self._host is not None:
+            await self._host.save_session(session)

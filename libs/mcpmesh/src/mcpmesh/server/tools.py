@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import jsonschema_rs
 import msgspec
 import structlog
 
@@ -20,6 +21,7 @@ from mcpmesh.server.context import Context
 from mcpmesh.server.handlers import handler_types
 from mcpmesh.server.results import ToolError, ToolResult
 from mcpmesh.server.schema import NO_ARGUMENTS, object_schema
+from mcpmesh.server.schema import input_schema as args_schema
 
 log = structlog.get_logger("mcpmesh.tools")
 
@@ -51,12 +53,22 @@ class ToolSpec:
         icons: list[Icon] | None,
         input_schema: dict[str, Any] | None,
         output_type: type | None,
+        scopes: list[str] | None = None,
     ) -> None:
         self.handler = handler
         self.name = name
+        #: What a caller must be granted to call it (checked by the authorization middleware).
+        self.scopes: list[str] = list(scopes or [])
         self.args_type, returned = handler_types(handler, f"tool {name}")
+        #: A raw JSON Schema is enforced as declared (the Struct, if any, only decodes).
+        self._validator: Any = None
+        if input_schema is not None:
+            try:
+                self._validator = jsonschema_rs.validator_for(input_schema)
+            except (ValueError, jsonschema_rs.ValidationError) as exc:
+                raise TypeError(f"tool {name}: invalid input_schema: {exc}") from None
         if input_schema is None:
-            input_schema = NO_ARGUMENTS if self.args_type is None else object_schema(self.args_type)
+            input_schema = NO_ARGUMENTS if self.args_type is None else args_schema(self.args_type)
         if output_type is None and _is_structured(returned):
             output_type = returned
         self.output_type = output_type
@@ -76,6 +88,12 @@ class ToolSpec:
     async def call(self, ctx: Context, arguments: msgspec.Raw) -> CallToolResult:
         """Validate the arguments and run the handler; failures become ``isError`` results."""
         call_args: tuple[Any, ...] = (ctx,)
+        if self._validator is not None:
+            problem = self._schema_problem(arguments)
+            if problem is not None:
+                return ToolResult.error(
+                    f"Invalid arguments for tool {self.name}: {problem}"
+                ).to_wire()
         if self._decoder is not None:
             try:
                 raw = b"{}" if bytes(arguments) == b"null" else arguments
@@ -91,6 +109,18 @@ class ToolSpec:
             return ToolResult.error(
                 f"Tool {self.name} failed unexpectedly; the details are in the service log."
             ).to_wire()
+
+    def _schema_problem(self, arguments: msgspec.Raw) -> str | None:
+        """Why the arguments do not match the declared schema, or None when they do."""
+        try:
+            value = msgspec.json.decode(arguments)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            return str(exc)
+        error = next(self._validator.iter_errors({} if value is None else value), None)
+        if error is None:
+            return None
+        where = "/".join(str(part) for part in error.instance_path)
+        return f"{error.message} (at {where or 'the top level'})"
 
     def _to_result(self, value: Any) -> CallToolResult:
         if isinstance(value, ToolResult):

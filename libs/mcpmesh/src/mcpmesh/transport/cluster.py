@@ -9,11 +9,12 @@ wherever its GET stream is open, and any replica can resume any SSE stream.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from mcpmesh.protocol.jsonrpc import RequestId
+from mcpmesh.protocol.jsonrpc import Message, RequestId
 from mcpmesh.protocol.session import SessionState
 
 if TYPE_CHECKING:
@@ -25,6 +26,26 @@ class ClusterUnavailable(Exception):
     """The bus is needed for this request but cannot be reached right now."""
 
 
+class ClusterEndpoint(Protocol):
+    """What the bus may do to this replica's endpoint (``McpEndpoint`` implements it)."""
+
+    @property
+    def runtimes(self) -> Mapping[str, SessionRuntime]:
+        """The sessions live on this replica."""
+
+    def settle(self, runtime: SessionRuntime, message: Message) -> str | None:
+        """Hand a client's answer to the handler waiting here; a problem text if none."""
+
+    def cancel_local(self, session_id: str, request_id: RequestId) -> bool:
+        """Cancel a request running here; False when it does not run here."""
+
+    def session_changed(self, state: SessionState) -> None:
+        """Another replica saved the session: use its state."""
+
+    def forget_session(self, session_id: str) -> None:
+        """The session ended elsewhere: drop its live part here."""
+
+
 class Cluster(Protocol):
     #: Names this replica in request and stream ids, so answers find their way back.
     replica_id: str
@@ -32,6 +53,15 @@ class Cluster(Protocol):
     @property
     def store(self) -> SessionStore:
         """The shared session store."""
+
+    async def start(self, endpoint: ClusterEndpoint) -> None:
+        """Connect (in the background when the bus is down) and serve ``endpoint``."""
+
+    async def stop(self) -> None:
+        """Leave the bus (flush what is queued, close the connection)."""
+
+    def stopping_streams(self) -> None:
+        """Shutdown begins: end the GET streams served from the bus."""
 
     def sessions(self) -> list[SessionState]:
         """Every live session of the service (from the shared store's local cache)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from mcpmesh.auth.principal import AuthError, Principal
 from mcpmesh.config import ServerSettings
 from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import (
@@ -41,6 +43,7 @@ from mcpmesh.protocol.jsonrpc import (
 )
 from mcpmesh.protocol.session import SessionState
 from mcpmesh.protocol.types import CancelledParams, InitializeParams
+from mcpmesh.server.middleware import Middleware, compose
 from mcpmesh.server.service import Service
 from mcpmesh.transport.cluster import Cluster, ClusterUnavailable
 from mcpmesh.transport.sessions import (
@@ -57,6 +60,18 @@ SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _KEEPALIVE_SECONDS = 25.0
+
+
+#: Who is calling: ``async (request) -> Principal | None``; raises AuthError to refuse.
+Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
+_PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+
+
+def auth_error_response(exc: AuthError) -> web.Response:
+    """A refused token: the status and challenge the authenticator chose."""
+    response = error_response(exc.status, INVALID_REQUEST, exc.message)
+    response.headers["WWW-Authenticate"] = exc.www_authenticate
+    return response
 
 
 def unavailable_response(exc: ClusterUnavailable) -> web.Response:
@@ -103,6 +118,7 @@ class RequestChannel:
         "_http",
         "mode",
         "payload",
+        "refusal",
         "request_id",
         "response",
         "runtime",
@@ -125,6 +141,8 @@ class RequestChannel:
         self.stream: Stream | None = None
         self.response: web.StreamResponse | None = None
         self.payload: bytes | None = None
+        #: A middleware refused the caller: answered with its HTTP status, not JSON-RPC.
+        self.refusal: AuthError | None = None
         self.wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def _open_stream(self) -> Stream:
@@ -190,16 +208,25 @@ class RequestChannel:
 
 
 class McpEndpoint:
-    """Serves one :class:`Service` over Streamable HTTP."""
+    """Serves one :class:`Service` over Streamable HTTP.
+
+    ``middleware`` is the chain around every request that runs service code (built by
+    the app); ``authenticator`` runs first on every POST, GET and DELETE.
+    """
 
     def __init__(
         self,
-        service: Service,
+        service: Service[Any],
         settings: ServerSettings | None = None,
         store: SessionStore | None = None,
         cluster: Cluster | None = None,
+        *,
+        middleware: Sequence[Middleware] = (),
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.service = service
+        self.authenticator = authenticator
+        self._chain = compose(middleware, service.dispatch)
         self.settings = settings or service.settings
         #: Other replicas of this service (the bus); ``None``: this process is the only one.
         self.cluster = cluster
@@ -211,9 +238,24 @@ class McpEndpoint:
         self._allowed_hosts = _LOCAL_HOSTS | {h.lower() for h in self.settings.allowed_hosts}
         self._allow_any_host = "*" in self.settings.allowed_hosts
         self._allowed_origins = {o.lower().rstrip("/") for o in self.settings.allowed_origins}
-        service.host = self
 
     # ------------------------------------------------------------ checks
+
+    async def _authenticate(self, request: web.Request) -> web.Response | None:
+        """Run the authenticator; its Principal rides on the request to the context."""
+        if self.authenticator is None:
+            return None
+        try:
+            principal = await self.authenticator(request)
+        except AuthError as exc:
+            return auth_error_response(exc)
+        if principal is not None:
+            request[_PRINCIPAL_KEY] = principal
+        return None
+
+    @staticmethod
+    def _principal(request: web.Request) -> Principal | None:
+        return request.get(_PRINCIPAL_KEY)
 
     def _check_origin(self, request: web.Request) -> web.Response | None:
         """DNS-rebinding guard: Host and Origin must name this server."""
@@ -284,7 +326,7 @@ class McpEndpoint:
     # ------------------------------------------------------------ POST
 
     async def handle_post(self, request: web.Request) -> web.StreamResponse:
-        refused = self._check_origin(request)
+        refused = self._check_origin(request) or await self._authenticate(request)
         if refused is not None:
             return refused
         if request.content_type != "application/json":
@@ -306,18 +348,18 @@ class McpEndpoint:
         except McpError as exc:
             return error_response(400, exc.code, exc.message)
         if message.method == "initialize":
-            return await self._initialize(message)
+            return await self._initialize(message, self._principal(request))
         runtime = await self._session(request)
         if isinstance(runtime, web.Response):
             return runtime
         if message.is_notification:
-            await self._notification(runtime, message)
+            await self._notification(runtime, message, self._principal(request))
             return web.Response(status=202)
         if message.is_response:
             return await self._response(runtime, message)
         return await self._request(request, runtime, message)
 
-    async def _initialize(self, message: Message) -> web.Response:
+    async def _initialize(self, message: Message, principal: Principal | None) -> web.Response:
         if not message.is_request:
             return error_response(400, INVALID_REQUEST, "initialize must be a request with an id")
         try:
@@ -334,6 +376,7 @@ class McpEndpoint:
             capabilities=params.capabilities,
             client_info=params.client_info,
             created_at=time.time(),
+            principal=principal.binding if principal is not None else None,
         )
         try:
             await self.store.put(state)
@@ -352,7 +395,9 @@ class McpEndpoint:
             headers={SESSION_HEADER: state.id},
         )
 
-    async def _notification(self, runtime: SessionRuntime, message: Message) -> None:
+    async def _notification(
+        self, runtime: SessionRuntime, message: Message, principal: Principal | None
+    ) -> None:
         method = cast(str, message.method)  # a notification has one
         if method == "notifications/initialized":
             if not runtime.state.initialized:
@@ -379,8 +424,11 @@ class McpEndpoint:
         else:
             handler = self.service.notification_handlers.get(method)
             if handler is not None:
+                ctx = self.service.notification_context(
+                    method, runtime.state, message.params, principal
+                )
                 try:
-                    await handler(runtime.state, message.params)
+                    await handler(ctx)
                 except Exception:
                     log.exception("notification_handler_failed", method=method)
 
@@ -423,9 +471,13 @@ class McpEndpoint:
                 content_type="application/json",
             )
         channel = RequestChannel(self, runtime, http, request_id)
-        runtime.inflight[request_id] = asyncio.create_task(self._run(runtime, message, channel))
+        runtime.inflight[request_id] = asyncio.create_task(
+            self._run(runtime, message, channel, self._principal(http))
+        )
         await channel.wake
         if channel.mode is _Mode.UNDECIDED:
+            if channel.refusal is not None:
+                return auth_error_response(channel.refusal)
             payload = channel.payload or encode_error(
                 request_id, REQUEST_CANCELLED, "Request cancelled"
             )
@@ -440,7 +492,11 @@ class McpEndpoint:
         return response
 
     async def _run(
-        self, runtime: SessionRuntime, message: Message, channel: RequestChannel
+        self,
+        runtime: SessionRuntime,
+        message: Message,
+        channel: RequestChannel,
+        principal: Principal | None,
     ) -> None:
         request_id = message.request_id
         structlog.contextvars.bind_contextvars(
@@ -448,10 +504,18 @@ class McpEndpoint:
         )
         payload: bytes | None
         try:
-            result = await self.service.handle(runtime.state, message, channel)
+            ctx, chained = self.service.prepare(runtime.state, message, channel, principal)
+            result = await (self._chain(ctx) if chained else self.service.dispatch(ctx))
             payload = encode_result(request_id, result)
         except McpError as exc:
             payload = encode_error(request_id, exc.code, exc.message, exc.data)
+        except AuthError as exc:
+            channel.refusal = exc
+            payload = (
+                None
+                if channel.mode is _Mode.UNDECIDED
+                else encode_error(request_id, INVALID_REQUEST, exc.message)
+            )
         except asyncio.CancelledError:
             payload = None
         except Exception:
@@ -466,7 +530,7 @@ class McpEndpoint:
     # ------------------------------------------------------------ GET
 
     async def handle_get(self, request: web.Request) -> web.StreamResponse:
-        refused = self._check_origin(request)
+        refused = self._check_origin(request) or await self._authenticate(request)
         if refused is not None:
             return refused
         if not _accepts(request.headers.get("Accept", ""), "text/event-stream"):
@@ -570,7 +634,7 @@ class McpEndpoint:
     # ------------------------------------------------------------ DELETE
 
     async def handle_delete(self, request: web.Request) -> web.Response:
-        refused = self._check_origin(request)
+        refused = self._check_origin(request) or await self._authenticate(request)
         if refused is not None:
             return refused
         runtime = await self._session(request)
@@ -607,7 +671,7 @@ class McpEndpoint:
         task.cancel()
         return True
 
-    # ------------------------------------------------------------ ServiceHost
+    # ------------------------------------------------------------ ServiceHost (for the service)
 
     async def save_session(self, state: SessionState) -> None:
         try:

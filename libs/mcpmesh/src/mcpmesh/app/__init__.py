@@ -1,0 +1,234 @@
+"""The composition root: a service's aiohttp application, and running it until SIGTERM.
+
+Everything that joins the layers happens here and only here: the middleware chain
+(audit, result redaction, the sampling policy), the bus (when ``MCPMESH_NATS_URL`` is
+set), the health routes, the service's lifespan and the secret provider's shutdown.
+Nothing is installed on the :class:`~mcpmesh.Service`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import structlog
+from aiohttp import web
+
+from mcpmesh.app.health import add_health_routes
+from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
+from mcpmesh.config import ServerSettings, load_settings
+from mcpmesh.secrets.provider import CheckpointSigner
+from mcpmesh.server import middleware as entries
+from mcpmesh.server.middleware import Middleware
+from mcpmesh.server.service import ReadinessCheck, Service
+from mcpmesh.transport.cluster import Cluster
+from mcpmesh.transport.http import Authenticator, McpEndpoint
+from mcpmesh.transport.sessions import SessionStore
+
+log = structlog.get_logger("mcpmesh.app")
+
+MCP_PATH = "/mcp"
+ENDPOINT_KEY = web.AppKey("endpoint", McpEndpoint)
+
+__all__ = ["ENDPOINT_KEY", "MCP_PATH", "bind_socket", "create_app", "serve"]
+
+
+@runtime_checkable
+class _HasReadiness(Protocol):
+    def readiness(self) -> Awaitable[str | None]: ...
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+class _Wiring:
+    """What the app adds around the service: chain entries, checks, things to close."""
+
+    def __init__(self) -> None:
+        self.middleware: list[Middleware] = []
+        self.readiness: dict[str, ReadinessCheck] = {}
+        self.cluster: Cluster | None = None
+        self.closables: list[_Closable] = []
+
+
+def _wire(service: Service[Any], bus: BusSettings, sampling: SamplingSettings) -> _Wiring:
+    """The default chain (audit → redaction → sampling policy) and the bus, from settings."""
+    wiring = _Wiring()
+    if bus.url:
+        from mcpmesh.bus.wiring import connect_bus  # nats-py only when the bus is on
+
+        provider = service.secrets
+        signer = provider.sign_checkpoint if isinstance(provider, CheckpointSigner) else None
+        connected = connect_bus(service.name, bus, sampling, signer=signer)
+        wiring.middleware = [connected.audit, entries.redact_results, connected.sampling]
+        wiring.readiness.update(connected.readiness)
+        wiring.cluster = connected.bus
+    else:
+        from mcpmesh.bus.policy import local_sampling
+
+        sampling_entry, backend = local_sampling(sampling)
+        wiring.middleware = [entries.redact_results, sampling_entry]
+        if backend is not None:
+            wiring.closables.append(backend)
+    return wiring
+
+
+def create_app(
+    service: Service[Any],
+    settings: ServerSettings | None = None,
+    store: SessionStore | None = None,
+    *,
+    bus: BusSettings | None = None,
+    sampling: SamplingSettings | None = None,
+    middleware: Sequence[Middleware] | None = None,
+    authenticator: Authenticator | None = None,
+) -> web.Application:
+    """The service's application. ``bus``/``sampling`` default to ``MCPMESH_NATS_…`` and
+    ``MCPMESH_SAMPLING_…``; without a NATS URL it is one replica, fully in-process.
+
+    ``middleware`` replaces the default chain (audit when the bus is on, result
+    redaction, the sampling policy); ``authenticator`` runs first on every request.
+    """
+    settings = settings or service.settings
+    bus = bus if bus is not None else load_settings(BusSettings, BUS_PREFIX)
+    sampling = (
+        sampling if sampling is not None else load_settings(SamplingSettings, SAMPLING_PREFIX)
+    )
+    wiring = _wire(service, bus, sampling)
+    chain = list(middleware) if middleware is not None else wiring.middleware
+    cluster = wiring.cluster
+    endpoint = McpEndpoint(
+        service, settings, store, cluster, middleware=chain, authenticator=authenticator
+    )
+    # aiohttp enforces the body limit while reading; the endpoint turns it into 413.
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[ENDPOINT_KEY] = endpoint
+    app.router.add_post(MCP_PATH, endpoint.handle_post)
+    app.router.add_get(MCP_PATH, endpoint.handle_get)
+    app.router.add_delete(MCP_PATH, endpoint.handle_delete)
+    checks: dict[str, ReadinessCheck] = {**service.readiness_checks, **wiring.readiness}
+    provider = service.secrets
+    if isinstance(provider, _HasReadiness):
+
+        async def vault_ready(_state: object) -> str | None:
+            return await provider.readiness()
+
+        checks["vault"] = vault_ready
+    running: dict[str, Any] = {}
+    add_health_routes(
+        app, service.name, checks, lambda: running.get("state"), lambda: endpoint.closing
+    )
+
+    async def sweeper(app: web.Application) -> AsyncIterator[None]:
+        interval = max(1.0, min(60.0, settings.session_idle_timeout / 4))
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                await endpoint.sweep_idle()
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+
+    async def bus_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if cluster is not None:
+            await cluster.start(endpoint)
+        yield
+        if cluster is not None:
+            await cluster.stop()
+
+    async def service_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        lifespan = contextlib.AsyncExitStack()
+        # A lifespan that fails to open stops the start; one that fails to close is logged.
+        running["state"] = await lifespan.enter_async_context(service.running(endpoint))
+        try:
+            yield
+        finally:
+            running.clear()
+            try:
+                await lifespan.aclose()
+            except Exception:
+                log.exception("lifespan_close_failed", service=service.name)
+
+    async def provider_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        # Last: after the lifespan (pools close before their leases are revoked) and after
+        # the bus (the audit's final checkpoint is signed through the provider).
+        for closable in [*wiring.closables, provider]:
+            try:
+                await closable.close()
+            except Exception:
+                log.exception("close_failed", what=type(closable).__name__)
+
+    async def on_shutdown(app: web.Application) -> None:
+        if cluster is not None:
+            cluster.stopping_streams()  # ends the GET streams served from the bus
+        await endpoint.drain(settings.shutdown_timeout)
+
+    app.cleanup_ctx.append(provider_lifecycle)
+    app.cleanup_ctx.append(bus_lifecycle)
+    app.cleanup_ctx.append(service_lifecycle)
+    app.cleanup_ctx.append(sweeper)
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with TCP_NODELAY (accepted sockets inherit it on Linux)."""
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(info[4])
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(
+    service: Service[Any],
+    settings: ServerSettings | None = None,
+    *,
+    store: SessionStore | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+    middleware: Sequence[Middleware] | None = None,
+    authenticator: Authenticator | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
+
+    Shutdown stops accepting connections, lets in-flight calls finish for up to
+    ``shutdown_timeout`` seconds, ends the SSE streams and returns.
+    """
+    settings = settings or service.settings
+    app = create_app(service, settings, store, middleware=middleware, authenticator=authenticator)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
+    )
+    await runner.setup()
+    sock = bind_socket(settings.host, settings.port)
+    site = web.SockSite(runner, sock)
+    await site.start()
+    host, port = sock.getsockname()[:2]
+    url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}{MCP_PATH}"
+    log.info("listening", url=url, tools=len(service.tools))
+    if on_ready is not None:
+        on_ready(url)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting_down")
+    await runner.cleanup()
+    log.info("stopped")
+    sys.stderr.flush()
