@@ -67,3 +67,17 @@ class VaultSettings(msgspec.Struct, kw_only=True, frozen=True):
     def __repr__(self) -> str:  # the token never reaches a repr
         shown = "***" if self.token else "''"
         return f"VaultSettings(addr={self.addr!r}, auth={self.auth!r}, token={shown}, …)"
+
+
+class CallerCredentialSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Per service (prefix ``MCPMESH_<SVC>_``, e.g. ``MCPMESH_GITHUB_``)."""
+
+    #: A caller without an own upstream credential may use the service's shared one.
+    #: Unset: allowed only when authentication is off (with it on, each caller acts with
+    #: their own credential, ``mcpmesh secrets set <svc> <name> --for PRINCIPAL``).
+    shared_credentials: bool | None = None
+
+
+def service_prefix(service: str) -> str:
+    """``MCPMESH_<SVC>_`` for a service name (``my-svc`` → ``MCPMESH_MY_SVC_``)."""
+    return f"MCPMESH_{service.upper().replace('-', '_').replace('.', '_')}_"

@@ -29,6 +29,7 @@ from mcpmesh.secrets.provider import (
     SAFE_SEGMENT,
     DatabaseCredentials,
     PrincipalRef,
+    Secret,
     principal_key,
 )
 from mcpmesh.secrets.settings import VaultSettings
@@ -74,7 +75,7 @@ class VaultSecretProvider:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, self.settings.max_concurrency), thread_name_prefix="vault"
         )
-        self._static: LeaseCache[str] = LeaseCache()
+        self._static: LeaseCache[Secret] = LeaseCache()
         self._database: LeaseCache[DatabaseCredentials] = LeaseCache()
         self._login_lock = asyncio.Lock()
         self._logged_in = False
@@ -88,7 +89,7 @@ class VaultSecretProvider:
 
     # ------------------------------------------------------------ public API
 
-    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> Secret:
         self._check_open()
         self._check_segment(name, "secret name")
         who = self._principal_key(principal)
@@ -148,18 +149,20 @@ class VaultSecretProvider:
             return f"services/{self.service}/{name}"
         return f"services/{self.service}/principals/{principal}/{name}"
 
-    async def _fetch_static(self, name: str, principal: str | None) -> Leased[str]:
+    async def _fetch_static(self, name: str, principal: str | None) -> Leased[Secret]:
         value = None
         if principal is not None:
             value = await self._read_kv(name, principal)
             if value is None and not self.settings.principal_fallback:
                 raise self._missing(name, principal)
-        if value is None:
+        secret = Secret(value, "user") if value is not None else None
+        if secret is None:
             value = await self._read_kv(name, None)
-        if value is None:
-            raise self._missing(name, None)
-        remember(value)
-        return Leased.for_ttl(value, self.settings.cache_ttl, self.settings.refresh_fraction)
+            if value is None:
+                raise self._missing(name, None)
+            secret = Secret(value, "shared")
+        remember(secret)
+        return Leased.for_ttl(secret, self.settings.cache_ttl, self.settings.refresh_fraction)
 
     async def _read_kv(self, name: str, principal: str | None) -> str | None:
         path = self._path(name, principal)
