@@ -124,6 +124,8 @@ class CredentialBroker:
         try:
             token = (await secrets.get("token", principal=principal)).strip()
         except SecretUnavailable as exc:
+            if principal is not None:  # the caller's own token is what is missing
+                raise NoCredentials(f"No GitHub credentials for {principal}: {exc}") from exc
             raise NoCredentials(f"No GitHub credentials are set. {HOW_TO_SET}") from exc
         if not token:
             raise NoCredentials(f"The GitHub token is empty. {HOW_TO_SET}")
