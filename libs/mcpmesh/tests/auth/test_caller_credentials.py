@@ -25,7 +25,7 @@ from mcpmesh.server import middleware as entries
 from mcpmesh_github.service import create
 from mcpmesh_github.settings import GitHubSettings
 
-from .conftest import GITHUB, authorization_code_token, client_credentials_token
+from .conftest import GITHUB, SLACK, authorization_code_token, client_credentials_token
 from .test_service_auth import Caller, serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "services" / "github" / "tests"))
@@ -168,3 +168,28 @@ async def test_the_operator_may_allow_the_shared_credential(
         ("mcpmesh-dev", "shared"),
         ("alice", "user"),
     ]
+
+
+async def test_refused_calls_reach_nothing_upstream(
+    authserver: AuthServer, double: TwoUserDouble, user_tokens: dict[str, str]
+) -> None:
+    """No token, a bad token, a token for another resource, another principal on a
+    session: refused over HTTP, and the GitHub double sees no request."""
+    events: list[tuple[Any, ...]] = []
+    slack = await client_credentials_token(authserver, SLACK, ["slack:read"])
+    async with github_with_auth(authserver, double, events) as url, aiohttp.ClientSession() as http:
+        for token, status in ((None, 401), ("not-a-token", 401), (slack, 401)):
+            response = await Caller(http, url, token).initialize()
+            assert response.status == status
+        alice = Caller(http, url, user_tokens["alice"])
+        assert (await alice.initialize()).status == 200
+        bob = Caller(http, url, user_tokens["bob"])
+        bob.session_id = alice.session_id
+        assert (await bob.call_tool("get_me")).status == 404
+        no_scope = Caller(http, url, await client_credentials_token(authserver, GITHUB, []))
+        assert (await no_scope.initialize()).status == 200
+        response = await no_scope.call_tool("get_me")
+        assert response.status == 403
+        assert 'scope="github:read"' in response.headers["WWW-Authenticate"]
+    assert double.requests == []
+    assert events == []

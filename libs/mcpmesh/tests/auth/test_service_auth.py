@@ -18,6 +18,7 @@ import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
+import structlog
 from aiohttp import web
 from joserfc import jws
 from joserfc.jwk import RSAKey
@@ -55,7 +56,8 @@ def build(ran: list[str]) -> Service:
     async def read_thing(ctx: Context) -> str:
         """Reads."""
         ran.append("read_thing")
-        return f"read for {ctx.principal.key if ctx.principal else None}"
+        logged_as = structlog.contextvars.get_contextvars().get("principal")
+        return f"read for {ctx.principal.key if ctx.principal else None}, logged as {logged_as}"
 
     @service.tool()
     async def write_thing(ctx: Context, args: Note) -> str:
@@ -505,5 +507,5 @@ async def test_the_principal_key_reaches_the_tool_and_the_audit(
         assert (await caller.initialize()).status == 200
         response = await caller.call_tool("read_thing")
         result = (await response.json())["result"]
-        assert result["content"][0]["text"] == "read for alice"
+        assert result["content"][0]["text"] == "read for alice, logged as alice"
     assert events == [("read_thing", "alice", None)]  # the key, not the binding digest
