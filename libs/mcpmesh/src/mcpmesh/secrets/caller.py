@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mcpmesh.auth.principal import Principal
 from mcpmesh.secrets.errors import SecretUnavailable, how_to_set
 from mcpmesh.secrets.provider import (
     CredentialKind,
@@ -29,7 +30,7 @@ class CallerSecrets:
     """A :class:`SecretProvider` view for one request (the app builds one per request;
     closing it closes nothing: the provider belongs to the service)."""
 
-    __slots__ = ("_provider", "_service", "_shared_allowed", "_used")
+    __slots__ = ("_caller", "_provider", "_service", "_shared_allowed", "_used")
 
     def __init__(
         self,
@@ -38,7 +39,9 @@ class CallerSecrets:
         *,
         shared_allowed: bool,
         used: Callable[[CredentialKind], None],
+        caller: Principal | None = None,
     ) -> None:
+        self._caller = caller
         self._provider = provider
         self._service = service
         self._shared_allowed = shared_allowed
@@ -46,7 +49,12 @@ class CallerSecrets:
 
     async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
         """The principal's own secret ``name``; the service's shared one when asked for
-        no principal, or as a fallback only when the operator allows shared credentials."""
+        no principal, or as a fallback only when the operator allows shared credentials.
+        The caller's key (a ``str``) stands for the caller: the provider gets the
+        :class:`~mcpmesh.auth.Principal` (and so its token, for ``user_auth=jwt``)."""
+        caller = self._caller
+        if isinstance(principal, str) and caller is not None and principal == caller.key:
+            principal = caller
         value = await self._provider.get(name, principal=principal)
         kind = kind_of(value)
         who = principal_key(principal)

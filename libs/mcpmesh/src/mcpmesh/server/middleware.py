@@ -111,6 +111,7 @@ def caller_credentials(*, shared_allowed: bool) -> Middleware:
             ctx.service.name,
             shared_allowed=shared_allowed,
             used=ctx.used_credential,
+            caller=ctx.principal,
         )
         return await call_next(ctx)
 
