@@ -400,6 +400,7 @@ class McpEndpoint:
             session=state.id[:8],
             version=state.protocol_version,
             client=params.client_info.name if params.client_info else None,
+            principal=principal.key if principal is not None else None,
         )
         return web.Response(
             body=encode_result(message.request_id, result),
