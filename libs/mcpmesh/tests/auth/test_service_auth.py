@@ -32,6 +32,7 @@ from mcpmesh.server import middleware as entries
 
 from .conftest import (
     GITHUB,
+    OPAQUE,
     SLACK,
     authorization_code_token,
     client_credentials_token,
@@ -509,3 +510,36 @@ async def test_the_principal_key_reaches_the_tool_and_the_audit(
         result = (await response.json())["result"]
         assert result["content"][0]["text"] == "read for alice, logged as alice"
     assert events == [("read_thing", "alice", None)]  # the key, not the binding digest
+
+
+async def test_opaque_tokens_by_introspection(authserver: AuthServer, tmp_path: Path) -> None:
+    """``MCPMESH_AUTH_VALIDATION=introspection``: the app asks the AS (RFC 7662) about an
+    opaque token; a made-up one is 401 and the tool never runs."""
+    client_id, secret = authserver.dev_client()
+    credentials = tmp_path / "introspection-client.json"
+    credentials.write_text(json.dumps({"client_id": client_id, "client_secret": secret}))
+    auth = AuthSettings(
+        issuers=[authserver.issuer],
+        resource=OPAQUE,
+        validation="introspection",
+        introspection_client_file=str(credentials),
+    )
+    ran: list[str] = []
+    service = Service("opaque", version="0")
+
+    @service.tool(read_only=True)
+    async def peek(ctx: Context) -> str:
+        """Reads."""
+        ran.append(ctx.principal.subject if ctx.principal else "")
+        return "ok"
+
+    token = await client_credentials_token(authserver, OPAQUE, ["opaque:read"])
+    assert token.count(".") != 2  # opaque, not a JWT
+    async with serving(service, auth) as (url, _app), aiohttp.ClientSession() as http:
+        made_up = Caller(http, url, "made-up-opaque-token")
+        response = await made_up.initialize()
+        assert response.status == 401 and 'error="invalid_token"' in challenge(response)
+        caller = Caller(http, url, token)
+        assert (await caller.initialize()).status == 200
+        assert (await caller.call_tool("peek")).status == 200
+    assert ran == ["mcpmesh-dev"]
