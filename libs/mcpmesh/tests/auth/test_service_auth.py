@@ -25,7 +25,7 @@ from joserfc.jwk import RSAKey
 
 from mcpmesh import Context, Service
 from mcpmesh.app import AUTHENTICATOR_KEY, MCP_PATH, bind_socket, create_app
-from mcpmesh.auth import AuthSettings
+from mcpmesh.auth import Authenticator, AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.embedded.authserver import AuthServer
 from mcpmesh.server import middleware as entries
@@ -543,3 +543,24 @@ async def test_opaque_tokens_by_introspection(authserver: AuthServer, tmp_path: 
         assert (await caller.initialize()).status == 200
         assert (await caller.call_tool("peek")).status == 200
     assert ran == ["mcpmesh-dev"]
+
+
+async def test_a_handed_in_authenticator_gets_scopes_and_metadata_too(
+    authserver: AuthServer, tokens: dict[str, str], ran: list[str]
+) -> None:
+    """``create_app(authenticator=Authenticator(...))`` (the caller owns its life): the
+    scope check and the metadata come with it."""
+    auth = AuthSettings(issuers=[authserver.issuer], resource=GITHUB)
+    checker = Authenticator(auth, scopes=["github:read", "github:write"])
+    async with (
+        checker,
+        serving(build(ran), AuthSettings(), authenticator=checker) as (url, _app),
+        aiohttp.ClientSession() as http,
+    ):
+        base = url.removesuffix(MCP_PATH)
+        async with http.get(base + "/.well-known/oauth-protected-resource") as response:
+            assert (await response.json())["resource"] == GITHUB
+        reader = Caller(http, url, tokens["bob"])
+        assert (await reader.initialize()).status == 200
+        assert (await reader.call_tool("write_thing", {"text": "x"})).status == 403
+    assert ran == []
