@@ -25,8 +25,9 @@ from mcpmesh import Context, Service
 from mcpmesh.bus.audit import audit_stream_name, read_stream, stream_config, verify_events
 from mcpmesh.bus.cluster import Bus, ensure_stream
 from mcpmesh.bus.connect import NatsCredentialError, connect_options
-from mcpmesh.bus.names import events_stream
+from mcpmesh.bus.names import events_stream, replay_bucket
 from mcpmesh.bus.permissions import OPERATOR, Credentials, service_permissions
+from mcpmesh.bus.replay import KvReplayCache
 from mcpmesh.bus.settings import BusSettings
 from mcpmesh.embedded.nats import NatsServer, start_secured_nats
 from mcpmesh.testing import RawClient
@@ -153,6 +154,32 @@ async def test_slack_cannot_read_githubs_session_bucket(
         with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
             await github.nc.jetstream(timeout=1).delete_key_value(f"{PREFIX}_sessions_github")
         assert "stream.delete" in await github.wait_refused()
+
+
+async def test_a_dpop_proof_is_shared_in_githubs_own_replay_bucket_only(
+    secured: tuple[NatsServer, Credentials],
+) -> None:
+    """The DPoP replay cache works with the service's credential (two replicas refuse
+    the second use of one proof) and is github's alone."""
+    bucket = replay_bucket(PREFIX, "github")
+    async with (
+        connect_as(secured, "github") as a,
+        connect_as(secured, "github") as b,
+        connect_as(secured, "slack") as slack,
+    ):
+        replicas = []
+        for connection in (a, b):
+            cache = KvReplayCache(timeout=3)
+            cache.kv = await connection.nc.jetstream(timeout=3).create_key_value(
+                bucket=bucket, ttl=60, history=1
+            )
+            replicas.append(cache)
+        assert await replicas[0].first_use("jkt:jti-1", 0.0)
+        assert not await replicas[1].first_use("jkt:jti-1", 0.0)  # replayed elsewhere
+        assert a.errors == [] and b.errors == []
+        with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
+            await slack.nc.jetstream(timeout=1).key_value(bucket)
+        assert f"kv_{bucket}".lower() in await slack.wait_refused()
 
 
 async def test_slack_cannot_answer_githubs_pending_elicitation(

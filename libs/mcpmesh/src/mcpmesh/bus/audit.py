@@ -85,8 +85,8 @@ class AuditEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     tool: str | None = None
     #: ``Principal.key`` of the caller (None when authentication is off).
     principal: str | None = None
-    #: Which credential the call used: the principal's own (``user``), the service's
-    #: (``shared``), or None (no credential, or not reported by the service).
+    #: Whose upstream credential the call used: ``user`` (the principal's own), ``shared``
+    #: (the service's), or None (the call used none).
     credential: Literal["user", "shared"] | None = None
     session: str | None = None
     arguments_sha256: str | None = None
@@ -255,7 +255,8 @@ class Auditor:
         principal: str | None = None,
         credential: Literal["user", "shared"] | None = None,
     ) -> None:
-        """The service's audit hook: build the event and buffer it (never drops it)."""
+        """The service's audit hook: build the event and buffer it (never drops it).
+        ``principal`` is the caller's key (the session holds only a binding digest)."""
         raw = bytes(arguments) if isinstance(arguments, (bytes, msgspec.Raw)) else None
         if raw is None and arguments is not None:
             raw = msgspec.json.encode(arguments)
@@ -266,7 +267,7 @@ class Auditor:
                 replica=self.replica,
                 kind=kind,
                 tool=tool,
-                principal=principal if principal is not None else session.principal,
+                principal=principal,
                 credential=credential,
                 session=digest(session.id),
                 arguments_sha256=hashlib.sha256(raw).hexdigest() if raw is not None else None,

@@ -3,7 +3,8 @@ permissions (:mod:`mcpmesh.bus.permissions`) are written from the same functions
 
 Everything a service ``S`` owns carries its name: ``P.S.>`` (routing), ``P.events.S.>``
 in the stream ``P_EVENTS_S`` (SSE events), ``P.audit.S.<replica>`` (its audit chains),
-the KV buckets ``P_sessions_S`` and ``P_sampling_rate_S``, and ``_INBOX.P.S.>`` (replies).
+the KV buckets ``P_sessions_S``, ``P_sampling_rate_S`` and ``P_dpop_S`` (DPoP replay
+cache), and ``_INBOX.P.S.>`` (replies).
 """
 
 from __future__ import annotations
@@ -29,3 +30,7 @@ def sessions_bucket(prefix: str, service: str) -> str:
 
 def rate_bucket(prefix: str, service: str) -> str:
     return f"{prefix}_sampling_rate_{token(service)}"
+
+
+def replay_bucket(prefix: str, service: str) -> str:
+    return f"{prefix}_dpop_{token(service)}"

@@ -9,7 +9,8 @@ what carries its name (see :mod:`mcpmesh.bus.names`):
 * ``P.events.S.>`` and the JetStream API of its stream ``P_EVENTS_S``;
 * ``P.audit.S.>`` — its own audit chains (publish only) and the audit stream's info
   (the operator creates it and sets its limits: ``mcpmesh audit init``);
-* ``$KV.P_sessions_S.>``, ``$KV.P_sampling_rate_S.>`` and their streams' API;
+* ``$KV.P_sessions_S.>``, ``$KV.P_sampling_rate_S.>``, ``$KV.P_dpop_S.>`` and their
+  streams' API;
 * ``P.sampling.request`` (ask the broker, or be it) and replies to requests it received;
 * ``_INBOX.P.S.>`` — replies to its own requests, no one else's.
 
@@ -30,7 +31,14 @@ import nkeys
 
 from mcpmesh.bus.audit import audit_stream_name
 from mcpmesh.bus.connect import inbox_prefix
-from mcpmesh.bus.names import RESERVED, events_stream, rate_bucket, sessions_bucket, token
+from mcpmesh.bus.names import (
+    RESERVED,
+    events_stream,
+    rate_bucket,
+    replay_bucket,
+    sessions_bucket,
+    token,
+)
 from mcpmesh.bus.sampling import request_subject
 
 OPERATOR = "operator"
@@ -60,7 +68,11 @@ def service_permissions(prefix: str, service: str) -> dict[str, Any]:
     name = token(service)
     if name in RESERVED or name == OPERATOR:
         raise ValueError(f"a service cannot be named {name!r} (a shared NATS subject)")
-    buckets = [sessions_bucket(prefix, service), rate_bucket(prefix, service)]
+    buckets = [
+        sessions_bucket(prefix, service),
+        rate_bucket(prefix, service),
+        replay_bucket(prefix, service),
+    ]
     audit = audit_stream_name(prefix)
     publish = [
         f"{prefix}.{name}.>",

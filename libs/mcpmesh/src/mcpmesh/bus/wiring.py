@@ -14,8 +14,9 @@ import structlog
 
 from mcpmesh.bus.audit import Auditor, Signer, ensure_audit_stream, stream_config
 from mcpmesh.bus.cluster import Bus
-from mcpmesh.bus.names import rate_bucket, token
+from mcpmesh.bus.names import rate_bucket, replay_bucket, token
 from mcpmesh.bus.policy import MemoryRateLimiter, SamplingPolicy, llm_backend
+from mcpmesh.bus.replay import KvReplayCache
 from mcpmesh.bus.sampling import BusSampler, KvRateLimiter, SamplingBroker
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.server import middleware
@@ -51,6 +52,8 @@ class BusWiring:
     audit: Middleware
     #: Chain entry: the sampling policy (shared rate limit) and the broker as fallback.
     sampling: Middleware
+    #: The DPoP ``jti`` replay cache all replicas share (the authenticator uses it).
+    replay: KvReplayCache
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
@@ -60,9 +63,11 @@ def connect_bus(
     sampling: SamplingSettings,
     *,
     signer: Signer | None = None,
+    replay_window: float = 0.0,
 ) -> BusWiring:
     """Shared sessions, routing, audit, the sampling broker and policy on NATS;
-    ``signer`` signs the audit checkpoints (the service's Vault Transit key)."""
+    ``signer`` signs the audit checkpoints (the service's Vault Transit key), and with a
+    ``replay_window`` (seconds a DPoP proof is acceptable) the shared replay cache."""
     bus = Bus(service_name, settings)
     auditor = Auditor(
         bus.nc,
@@ -87,6 +92,7 @@ def connect_bus(
         return await bus.readiness()
 
     backend = llm_backend(sampling) if sampling.broker else None
+    replay = KvReplayCache(settings.request_timeout)
 
     async def on_ready() -> None:
         js = bus.nc.jetstream(timeout=settings.request_timeout)
@@ -106,6 +112,10 @@ def connect_bus(
             bucket=rate_bucket(bus.prefix, service_name), ttl=sampling.rate_window * 2, history=1
         )
         limiter.shared = KvRateLimiter(kv, sampling.rate_limit, sampling.rate_window)
+        if replay_window > 0:
+            replay.kv = await js.create_key_value(
+                bucket=replay_bucket(bus.prefix, service_name), ttl=replay_window, history=1
+            )
         if backend is not None:
             await SamplingBroker(bus.nc, bus.prefix, backend, sampling.max_tokens).start()
             log.info("sampling_broker_started", api=sampling.llm_api)
@@ -120,7 +130,8 @@ def connect_bus(
     bus.auditor = auditor
     return BusWiring(
         bus,
-        audit=middleware.audit(auditor),
+        audit=middleware.audit(auditor.record, admit=auditor.admit),
         sampling=middleware.sampling(SamplingPolicy(sampling, limiter), sampler),
+        replay=replay,
         readiness={"nats": nats_ready},
     )
