@@ -20,8 +20,10 @@ import structlog
 from aiohttp import web
 
 from mcpmesh.app.health import add_health_routes
+from mcpmesh.app.observe import Observability, observability
 from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings, load_settings
+from mcpmesh.obs.settings import OBS_PREFIX, ObsSettings
 from mcpmesh.server import middleware as entries
 from mcpmesh.server.middleware import Middleware
 from mcpmesh.server.service import ReadinessCheck, Service
@@ -86,12 +88,15 @@ def create_app(
     sampling: SamplingSettings | None = None,
     middleware: Sequence[Middleware] | None = None,
     authenticator: Authenticator | None = None,
+    observe: Observability | None = None,
 ) -> web.Application:
     """The service's application. ``bus``/``sampling`` default to ``MCPMESH_NATS_…`` and
     ``MCPMESH_SAMPLING_…``; without a NATS URL it is one replica, fully in-process.
 
     ``middleware`` replaces the default chain (audit when the bus is on, result
     redaction, the sampling policy); ``authenticator`` runs first on every request.
+    ``observe`` (default from ``MCPMESH_METRICS``/``MCPMESH_CALL_LOG``/tracing settings)
+    puts ``/metrics``, the call log and the request span first in the chain.
     """
     settings = settings or service.settings
     bus = bus if bus is not None else load_settings(BusSettings, BUS_PREFIX)
@@ -100,6 +105,9 @@ def create_app(
     )
     wiring = _wire(service, bus, sampling)
     chain = list(middleware) if middleware is not None else wiring.middleware
+    observe = observe or observability(service.name, load_settings(ObsSettings, OBS_PREFIX))
+    chain = [*observe.middleware, *chain]
+    authenticator = observe.authenticator(authenticator)
     cluster = wiring.cluster
     endpoint = McpEndpoint(
         service, settings, store, cluster, middleware=chain, authenticator=authenticator
@@ -110,6 +118,7 @@ def create_app(
     app.router.add_post(MCP_PATH, endpoint.handle_post)
     app.router.add_get(MCP_PATH, endpoint.handle_get)
     app.router.add_delete(MCP_PATH, endpoint.handle_delete)
+    observe.install(app, endpoint, cluster)
     checks: dict[str, ReadinessCheck] = {**service.readiness_checks, **wiring.readiness}
     provider = service.secrets
     if isinstance(provider, _HasReadiness):
