@@ -13,13 +13,14 @@ from .test_metrics import echo_service
 
 
 async def test_each_tool_call_is_one_line() -> None:
-    async with (
-        serve_in_background(echo_service()) as running,
-        aiohttp.ClientSession() as http,
-    ):
-        raw = RawClient(http, running.url)
-        await raw.initialize()
-        with capture_logs() as lines:
+    # The call logger is bound when the app is built: capture from before that.
+    with capture_logs() as lines:
+        async with (
+            serve_in_background(echo_service()) as running,
+            aiohttp.ClientSession() as http,
+        ):
+            raw = RawClient(http, running.url)
+            await raw.initialize()
             await raw.call("tools/call", {"name": "echo", "arguments": {"text": "hi"}})
             await raw.call("tools/call", {"name": "fail", "arguments": {"text": "no"}})
             await raw.call("tools/call", {"name": "nope", "arguments": {}})

@@ -83,7 +83,7 @@ async def test_calls_latency_upstream_and_sessions_are_counted() -> None:
     def calls(tool: str, outcome: str, method: str = "tools/call") -> float:
         return value(
             found,
-            "mcpmesh_requests_total",
+            "mcpmesh_request_duration_seconds_count",
             service="metered",
             method=method,
             tool=tool,
@@ -94,8 +94,10 @@ async def test_calls_latency_upstream_and_sessions_are_counted() -> None:
     assert calls("fail", "error") == 1
     assert calls("(unknown)", "rejected") == 1  # a client's names never become labels
     assert calls("", "ok", method="tools/list") == 1
-    histogram = "mcpmesh_request_duration_seconds_count"
-    assert value(found, histogram, service="metered", method="tools/call", tool="echo") == 3
+    latency = "mcpmesh_request_duration_seconds_sum"
+    assert (
+        value(found, latency, service="metered", method="tools/call", tool="echo", outcome="ok") > 0
+    )
     up = "mcpmesh_upstream_duration_seconds_count"
     assert value(found, up, service="metered", upstream="github", outcome="ok") == 3
     wait = "mcpmesh_upstream_rate_limit_wait_seconds_total"
@@ -117,8 +119,9 @@ async def test_two_apps_count_apart() -> None:
         await raw.initialize()
         await raw.call("tools/call", {"name": "echo", "arguments": {"text": "hi"}})
         first, second = await scrape(http, one.base), await scrape(http, two.base)
-    assert any(name == "mcpmesh_requests_total" for name, _ in first)
-    assert not any(name == "mcpmesh_requests_total" for name, _ in second)
+    counted = "mcpmesh_request_duration_seconds_count"
+    assert any(name == counted for name, _ in first)
+    assert not any(name == counted for name, _ in second)
 
 
 async def test_metrics_off_means_no_route_and_no_entry() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -29,8 +30,6 @@ from mcpmesh.server.context import Context
 from mcpmesh.server.middleware import CallNext, Middleware
 from mcpmesh.transport.cluster import Cluster
 from mcpmesh.transport.http import Authenticator, McpEndpoint
-
-call_log = structlog.get_logger("mcpmesh.calls")
 
 METRICS_PATH = "/metrics"
 METRICS_KEY = web.AppKey("metrics", Metrics)
@@ -56,57 +55,52 @@ def auth_reason(exc: AuthError) -> str:
     return "missing_token" if exc.status == 401 else f"http_{exc.status}"
 
 
-def count_requests(metrics: Metrics) -> Middleware:
-    """Requests by method, tool and outcome, and their latency."""
+def observe_calls(metrics: Metrics | None, log: bool) -> Middleware:
+    """Requests by method, tool and outcome with their latency (``metrics``), and one log
+    line per tool call (``log``): tool, principal, outcome, milliseconds, error class.
+
+    One entry for both, so the hot path pays one frame and one pair of clock reads. The
+    logger is bound when the chain is built (after ``configure_logging``); below its
+    level no line is built at all.
+    """
+    logger = structlog.get_logger("mcpmesh.calls").bind()
+    log = log and logger.is_enabled_for(logging.INFO)
+    if metrics is None and not log:
+        return _passthrough
 
     async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
         token = CURRENT.set(metrics)  # upstream() and auth_failure() below find it
         started = time.perf_counter()
-        outcome = "failed"
+        outcome, error = "failed", None
         try:
             result = await call_next(ctx)
             outcome = "error" if getattr(result, "is_error", False) else "ok"
             return result
         except BaseException as exc:
-            outcome = _outcome(exc)
-            if isinstance(exc, AuthError):
+            outcome, error = _outcome(exc), type(exc).__name__
+            if metrics is not None and isinstance(exc, AuthError):
                 metrics.auth_failures.labels(metrics.service, auth_reason(exc)).inc()
             raise
         finally:
             CURRENT.reset(token)
-            metrics.observe_request(
-                ctx.method, ctx.tool or "", outcome, time.perf_counter() - started
-            )
+            seconds = time.perf_counter() - started
+            if metrics is not None:
+                metrics.observe_request(ctx.method, ctx.tool or "", outcome, seconds)
+            if log and ctx.method == "tools/call":
+                logger.info(
+                    "call",
+                    tool=(ctx.tool or "")[:100],
+                    principal=ctx.principal.key if ctx.principal is not None else None,
+                    outcome=outcome,
+                    ms=round(seconds * 1000, 2),
+                    error=error,
+                )
 
     return entry
 
 
-def _principal_key(principal: Principal | None) -> str | None:
-    return principal.key if principal is not None else None
-
-
-async def log_calls(ctx: Context[Any], call_next: CallNext) -> Any:
-    """One line per tool call: tool, principal, outcome, milliseconds, error class."""
-    if ctx.method != "tools/call":
-        return await call_next(ctx)
-    started = time.perf_counter()
-    outcome, error = "failed", None
-    try:
-        result = await call_next(ctx)
-        outcome = "error" if getattr(result, "is_error", False) else "ok"
-        return result
-    except BaseException as exc:
-        outcome, error = _outcome(exc), type(exc).__name__
-        raise
-    finally:
-        call_log.info(
-            "call",
-            tool=ctx.tool,
-            principal=_principal_key(ctx.principal),
-            outcome=outcome,
-            ms=round((time.perf_counter() - started) * 1000, 2),
-            error=error,
-        )
+async def _passthrough(ctx: Context[Any], call_next: CallNext) -> Any:
+    return await call_next(ctx)
 
 
 def session_digest(session_id: str) -> str:
@@ -213,14 +207,14 @@ def observability(service_name: str, settings: ObsSettings) -> Observability:
 
 
 def with_parts(settings: ObsSettings, metrics: Metrics | None, tracing: Tracing | None):
-    """The entries for these parts, outermost first: span, metrics, call log."""
+    """The entries for these parts, outermost first: the span, then calls (metrics, log)."""
     chain: list[Middleware] = []
     if tracing is not None:
         chain.append(trace_requests(tracing))
-    if metrics is not None:
-        chain.append(count_requests(metrics))
-    if settings.call_log:
-        chain.append(log_calls)
+    if metrics is not None or settings.call_log:
+        calls = observe_calls(metrics, settings.call_log)
+        if calls is not _passthrough:
+            chain.append(calls)
     return Observability(settings, metrics, tracing, chain)
 
 

@@ -112,18 +112,14 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "mcpmesh_requests",
-            "Requests that ran service code, by method, tool and outcome "
-            "(ok, error: isError result, rejected: JSON-RPC error, refused: auth, "
-            "cancelled, failed: unexpected exception)",
-            ["service", "method", "tool", "outcome"],
-            registry=self.registry,
-        )
-        self.duration = Histogram(
+        # One histogram, not a counter besides it: its _count is the number of requests
+        # by outcome, and the hot path updates one series.
+        self.requests = Histogram(
             "mcpmesh_request_duration_seconds",
-            "Time in service code per request, by method and tool",
-            ["service", "method", "tool"],
+            "Requests that ran service code and their time, by method, tool and outcome "
+            "(ok; error: an isError result; rejected: a JSON-RPC error; refused: auth; "
+            "cancelled; failed: an unexpected exception)",
+            ["service", "method", "tool", "outcome"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -150,9 +146,9 @@ class Metrics:
         #: The tool names that may become a label (the service's); others count as
         #: ``(unknown)``, so a client cannot grow the series without bound.
         self.known_tools: Container[str] = ()
-        self.registry.register(_GaugeCollector(self))  # type: ignore[arg-type]
+        self.registry.register(_GaugeCollector(self))
         # labels() takes a lock and builds a tuple each time: keep the children.
-        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, str, str], Any] = {}
 
     def gauge(
         self, name: str, documentation: str, read: GaugeRead, labels: tuple[str, ...] = ()
@@ -167,15 +163,11 @@ class Metrics:
         if tool and tool not in self.known_tools:
             tool = UNKNOWN_TOOL
         key = (method, tool, outcome)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(self.service, method, tool, outcome),
-                self.duration.labels(self.service, method, tool),
-            )
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self.requests.labels(self.service, method, tool, outcome)
+            self._request_children[key] = child
+        child.observe(seconds)
 
     def observe_upstream(self, name: str, outcome: str, seconds: float) -> None:
         self.upstream_duration.labels(self.service, name, outcome).observe(seconds)
