@@ -11,7 +11,7 @@ from mcpmesh import Context, Service, ToolResult
 from mcpmesh.app.observe import auth_reason, with_parts
 from mcpmesh.auth import AuthError
 from mcpmesh.config import ServerSettings
-from mcpmesh.obs.metrics import Metrics, auth_failure, rate_limit_wait, upstream
+from mcpmesh.obs.metrics import Metrics, auth_failure, rate_limited, upstream
 from mcpmesh.obs.settings import ObsSettings
 from mcpmesh.testing import RawClient, serve_in_background
 
@@ -27,7 +27,7 @@ def echo_service(name: str = "metered") -> Service:
     async def echo(ctx: Context, args: Text) -> str:
         """Returns its input, timing a pretend upstream call."""
         with upstream("github"):
-            rate_limit_wait("github", 0.25)
+            rate_limited("github", 0.25)
         return args.text
 
     @service.tool(read_only=True)

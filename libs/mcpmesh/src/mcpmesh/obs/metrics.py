@@ -37,8 +37,9 @@ __all__ = [
     "CURRENT",
     "GaugeRead",
     "Metrics",
+    "UpstreamCall",
     "auth_failure",
-    "rate_limit_wait",
+    "rate_limited",
     "upstream",
 ]
 
@@ -177,30 +178,40 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class UpstreamCall:
+    """What :func:`upstream` yields: set ``outcome`` (e.g. ``http_4xx``) when the call
+    returned but did not succeed; an exception sets it to its class name."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self) -> None:
+        self.outcome = "ok"
+
+
 @contextlib.contextmanager
-def upstream(name: str) -> Iterator[None]:
+def upstream(name: str) -> Iterator[UpstreamCall]:
     """Time one call to an upstream (``github``, ``slack``, ``postgres``, ``vault``…).
 
-    Recorded in the running request's metrics (outcome ``ok`` or the exception's class)
-    and, when tracing is on, as a child span of the request's span.
+    Recorded in the running request's metrics (outcome ``ok``, what the caller set, or
+    the exception's class) and, when tracing is on, as a child span of the request's.
     """
     metrics = CURRENT.get()
-    with tracing.span(f"upstream {name}", {"mcpmesh.upstream": name}):
-        if metrics is None:
-            yield
-            return
+    call = UpstreamCall()
+    with tracing.span(f"upstream {name}", {"mcpmesh.upstream": name}) as span:
         started = time.perf_counter()
-        outcome = "ok"
         try:
-            yield
+            yield call
         except BaseException as exc:
-            outcome = type(exc).__name__
+            call.outcome = type(exc).__name__
             raise
         finally:
-            metrics.observe_upstream(name, outcome, time.perf_counter() - started)
+            if metrics is not None:
+                metrics.observe_upstream(name, call.outcome, time.perf_counter() - started)
+            if span is not None and call.outcome != "ok":
+                span.set_attribute("error.type", call.outcome)
 
 
-def rate_limit_wait(name: str, seconds: float) -> None:
+def rate_limited(name: str, seconds: float) -> None:
     """Count ``seconds`` an upstream's rate limit made the running request wait."""
     metrics = CURRENT.get()
     if metrics is not None and seconds > 0:
