@@ -204,6 +204,7 @@ async def _run_services(
         stopper.cancel()
         return 0 if stopper in done else 1
     finally:
+        logs.quiet = True  # the services' shutdown lines stay in their log files
         await _stop_all(processes)
         await logs.close()
         state_path().unlink(missing_ok=True)
