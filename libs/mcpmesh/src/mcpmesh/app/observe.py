@@ -24,6 +24,7 @@ from mcpmesh.auth.principal import AuthError, Principal
 from mcpmesh.obs import tracing as tracing_mod
 from mcpmesh.obs.metrics import CONTENT_TYPE_LATEST, CURRENT, Metrics
 from mcpmesh.obs.settings import ObsSettings
+from mcpmesh.obs.tracing import CURRENT as TRACING
 from mcpmesh.obs.tracing import REMOTE_PARENT, TRACEPARENT, Tracing, configure_tracing
 from mcpmesh.protocol.errors import McpError
 from mcpmesh.server.context import Context
@@ -138,13 +139,17 @@ def trace_requests(tracing: Tracing) -> Middleware:
     return entry
 
 
-@web.middleware
-async def _traceparent_header(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    # Set for every request: one connection's requests share a task, and its context.
-    REMOTE_PARENT.set(request.headers.get(TRACEPARENT))
-    return await handler(request)
+def _traceparent_header(tracing: Tracing) -> Any:
+    @web.middleware
+    async def take(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # Set for every request: one connection's requests share a task, and its context.
+        TRACING.set(tracing)
+        REMOTE_PARENT.set(request.headers.get(TRACEPARENT))
+        return await handler(request)
+
+    return take
 
 
 def count_auth_failures(authenticator: Authenticator, metrics: Metrics) -> Authenticator:
@@ -178,8 +183,11 @@ class Observability:
     def install(self, app: web.Application, endpoint: McpEndpoint, cluster: Cluster | None):
         """The ``/metrics`` route and its scrape-time gauges; the header hook for traces."""
         if self.tracing is not None:
-            app.middlewares.append(_traceparent_header)
             tracing = self.tracing
+            app.middlewares.append(_traceparent_header(tracing))
+            # What the app starts from here on (the bus's connection and its callbacks)
+            # runs in this context, so a span opened there finds the tracer.
+            TRACING.set(tracing)
 
             async def flush(app: web.Application) -> None:
                 tracing.shutdown()

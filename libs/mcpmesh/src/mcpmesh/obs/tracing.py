@@ -5,11 +5,13 @@ Tracing is on when ``MCPMESH_OTEL_ENDPOINT`` is set, or the standard
 ``OTEL_TRACES_EXPORTER`` is not ``none``). Only then is the OpenTelemetry SDK imported:
 a service without tracing pays neither its memory nor its start-up time.
 
-The app's chain entry opens the request's span (:meth:`Tracing.request_span`) with the
-caller's context as parent: the ``traceparent`` HTTP header, or ``_meta.traceparent``
+The app makes its tracer current for everything it starts (the bus's NATS callbacks
+included) and for each HTTP request. Its chain entry opens the request's span
+(:meth:`Tracing.request_span`) with the caller's context as parent: the ``traceparent`` HTTP header, or ``_meta.traceparent``
 on the request (the 2026 wire carries it there; :func:`remote_parent` is the hook its
 helper calls). Code below the app opens child spans with :func:`span` (upstream calls,
-Vault, NATS); outside a traced request that is a no-op.
+Vault, NATS); with tracing off that is a no-op. Across replicas the bus carries the
+span in a ``traceparent`` NATS header (:func:`current_traceparent`).
 """
 
 from __future__ import annotations
@@ -87,6 +89,26 @@ class Tracing:
         finally:
             CURRENT.reset(token)
 
+    @contextlib.contextmanager
+    def child_span(
+        self, name: str, attributes: Mapping[str, Any] | None, parent: str | None, kind: str
+    ) -> Iterator[Span]:
+        from opentelemetry import trace
+
+        context = None
+        carrier = parent
+        if carrier is None and not trace.get_current_span().get_span_context().is_valid:
+            carrier = REMOTE_PARENT.get()
+        if carrier:
+            context = self._propagator.extract({TRACEPARENT: carrier})
+        with self.tracer.start_as_current_span(
+            name,
+            context=context,
+            kind=getattr(trace.SpanKind, kind.upper()),
+            attributes=dict(attributes or {}),
+        ) as child:
+            yield child
+
     def inject(self) -> dict[str, str]:
         """The current span as a ``traceparent`` header (for NATS messages)."""
         carrier: dict[str, str] = {}
@@ -127,13 +149,25 @@ def configure_tracing(
 
 
 @contextlib.contextmanager
-def span(name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Span | None]:
-    """A child span of the running request's span; nothing when tracing is off."""
+def span(
+    name: str,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    parent: str | None = None,
+    kind: str = "internal",
+) -> Iterator[Span | None]:
+    """A span of the running app's tracer; nothing when tracing is off.
+
+    Its parent: ``parent`` (a ``traceparent`` from another process, e.g. a NATS
+    header), else the current span, else the caller's ``traceparent`` of the running
+    HTTP request (a request that runs no service code, like an elicitation answer).
+    ``kind``: ``internal``, ``client``, ``producer`` or ``consumer``.
+    """
     tracing = CURRENT.get()
     if tracing is None:
         yield None
         return
-    with tracing.tracer.start_as_current_span(name, attributes=dict(attributes or {})) as child:
+    with tracing.child_span(name, attributes, parent, kind) as child:
         yield child
 
 
