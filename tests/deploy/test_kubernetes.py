@@ -9,10 +9,12 @@ import kubernetes_validate
 import pytest
 from deploy_checks import (
     K8S_VERSION,
+    OPERATOR_GROUP,
     REPO,
     SERVICES,
     WORKLOAD_KINDS,
     k8s_copy,
+    kubernetes_api_object,
     kustomize,
     pod_spec,
 )
@@ -39,15 +41,9 @@ def test_every_object_validates_against_the_kubernetes_api_schema(
 ) -> None:
     assert rendered[target]
     for obj in rendered[target]:
-        if obj["apiVersion"].startswith(f"{OPERATOR_GROUP}/"):
+        if not kubernetes_api_object(obj):
             continue  # not a Kubernetes API type: see test_podmonitor_scrapes_every_service
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
-
-
-#: The Prometheus Operator's API group. kubernetes-validate knows only the Kubernetes API
-#: schemas, and the operator's CRD schemas are not available offline here, so the
-#: PodMonitor is checked field by field below instead of against its CRD.
-OPERATOR_GROUP = "monitoring.coreos.com"
 
 
 def test_podmonitor_scrapes_every_service(rendered: dict[str, list[dict]]) -> None:
