@@ -102,13 +102,14 @@ def open_session(url: str) -> tuple[str, str]:
     return session, "2025-06-18"
 
 
-def start(kind: str) -> tuple[subprocess.Popen, str, float]:
+def start(kind: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
     port = free_port()
     began = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench._echo_servers", kind, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}/mcp"
     while True:

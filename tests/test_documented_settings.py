@@ -12,6 +12,7 @@ from mcpmesh.auth.settings import AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings
 from mcpmesh.guard.sealing import SealSettings
+from mcpmesh.obs.settings import ObsSettings
 from mcpmesh.secrets.settings import CallerCredentialSettings, VaultSettings
 from mcpmesh_filesystem.settings import FilesystemSettings
 from mcpmesh_github.settings import GitHubSettings
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 DOCUMENTED = [
     (ServerSettings, "MCPMESH_", "libs/mcpmesh/README.md"),
+    (ObsSettings, "MCPMESH_", "libs/mcpmesh/README.md"),
     (BusSettings, "MCPMESH_NATS_", "libs/mcpmesh/README.md"),
     (SamplingSettings, "MCPMESH_SAMPLING_", "libs/mcpmesh/README.md"),
     (SealSettings, "MCPMESH_STATE_", "libs/mcpmesh/README.md"),

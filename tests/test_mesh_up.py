@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import nats
 import pytest
 
@@ -44,6 +45,59 @@ async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str
     urls = dict(re.findall(r"^  (\w+)\s+(http://\S+/mcp)$", text, re.M))
     config = json.loads(text[text.index("{") : text.rindex("}") + 1])
     return urls, config
+
+
+async def operator_sees_the_calls(
+    stdout: asyncio.StreamReader, workdir: Path, urls: dict[str, str]
+) -> None:
+    """One readable line per call on the terminal, every line in the service's log file,
+    the counters on /metrics, and `mcpmesh status` on the running mesh."""
+
+    async def call_line() -> str:
+        while True:
+            line = (await stdout.readline()).decode()
+            assert line, "mcpmesh up ended early"
+            if re.search(r"^\d\d:\d\d:\d\d postgres +list_schemas +ok +[\d.]+ ms", line):
+                return line
+
+    await asyncio.wait_for(call_line(), 30)
+    logged = [json.loads(line) for line in (workdir / "logs" / "postgres.log").open()]
+    assert any(e["event"] == "call" and e["tool"] == "list_schemas" for e in logged)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(urls["postgres"].removesuffix("/mcp") + "/metrics") as response,
+    ):
+        metrics = await response.text()
+    assert re.search(
+        r'^mcpmesh_request_duration_seconds_count\{method="tools/call",outcome="ok",'
+        r'service="postgres",tool="list_schemas"\} [1-9]',
+        metrics,
+        re.M,
+    )
+    assert re.search(
+        r'^mcpmesh_upstream_duration_seconds_count\{outcome="ok",service="postgres",'
+        r'upstream="postgres"\} [1-9]',
+        metrics,
+        re.M,
+    )
+    assert re.search(r'^mcpmesh_nats_connected\{service="postgres"\} 1', metrics, re.M)
+    status = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mcpmesh",
+        "status",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "MCPMESH_WORKDIR": str(workdir)},
+    )
+    out, _ = await asyncio.wait_for(status.communicate(), 60)
+    report = json.loads(out)
+    rows = {row["service"]: row for row in report["services"]}
+    assert set(rows) == SERVICES and rows["postgres"]["ready"], rows
+    assert set(report["backends"]) == {"nats", "vault", "postgresql"}
+    assert report["backends"]["nats"].endswith("up") and report["backends"]["vault"].endswith("up")
+    assert re.match(r"\d+ events, head [0-9a-f]{16}$", report["audit"]), report["audit"]
+    assert not isinstance(report["secrets"], str), report["secrets"]  # listed, not refused
 
 
 async def use(url: str) -> dict[str, object]:
@@ -96,7 +150,7 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         env={
             **os.environ,
             "MCPMESH_WORKDIR": str(tmp_path / "mesh"),
-            "MCPMESH_LOG_LEVEL": "warning",
+            "MCPMESH_LOG_LEVEL": "info",  # the call lines are info
         },
     )
     try:
@@ -117,6 +171,7 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         for name in SERVICES - PROBES.keys():
             assert not results[name]["error"], f"{name} lists no tools"
         await check_zero_trust(tmp_path / "mesh")
+        await operator_sees_the_calls(process.stdout, tmp_path / "mesh", urls)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

@@ -12,7 +12,7 @@ from deploy_checks import COMPOSE_ENV, REPO, SERVICES, compose_config, compose_m
 
 from mcpmesh.embedded.postgres import DEMO_SCHEMA, start_postgres
 
-PROFILES = ("replicas", "tools")
+PROFILES = ("replicas", "tools", "observability")
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def model() -> dict:
 
 
 def test_compose_cli_accepts_the_file_with_every_profile() -> None:
-    for profiles in ((), ("replicas",), ("tools",), PROFILES):
+    for profiles in ((), ("replicas",), ("tools",), ("observability",), PROFILES):
         result = compose_config(REPO, *profiles)
         assert result.returncode == 0, (profiles, result.stderr)
 
@@ -182,3 +182,50 @@ def test_each_service_mounts_only_its_own_nats_seed(model: dict, name: str) -> N
     assert service["environment"]["MCPMESH_NATS_NKEY_SEED_FILE"].startswith(
         seeds[0]["target"] + "/"
     )
+
+
+def test_observability_profile_scrapes_every_service_and_provisions_grafana(model: dict) -> None:
+    prometheus, grafana = model["services"]["prometheus"], model["services"]["grafana"]
+    assert prometheus["profiles"] == ["observability"] == grafana["profiles"]
+    config = yaml.safe_load((REPO / "deploy/observability/prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "mcpmesh"]
+    assert job["metrics_path"] == "/metrics"
+    targets = set(job["static_configs"][0]["targets"])
+    assert targets == {f"{name}:{port}" for name, port in SERVICES.items()}
+    for name, port in SERVICES.items():  # each target is a service listening on that port
+        assert str(port) == model["services"][name]["environment"]["MCPMESH_PORT"]
+    mounted = {v["target"]: v for v in grafana["volumes"] if v["type"] == "bind"}
+    assert "/etc/grafana/provisioning/datasources/mcpmesh.yml" in mounted
+    datasources = yaml.safe_load(
+        (REPO / "deploy/observability/grafana/datasources.yml").read_text()
+    )
+    (source,) = datasources["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    assert grafana["environment"]["GF_AUTH_DISABLE_LOGIN_FORM"] == "true"  # no default admin
+
+
+def test_dashboard_queries_only_metrics_the_library_exports() -> None:
+    import json
+
+    from mcpmesh.obs.metrics import Metrics
+
+    dashboard = json.loads(
+        (REPO / "deploy/observability/grafana/dashboards/mcpmesh.json").read_text()
+    )
+    uid = yaml.safe_load((REPO / "deploy/observability/grafana/datasources.yml").read_text())[
+        "datasources"
+    ][0]["uid"]
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert all(t["datasource"]["uid"] == uid for p in dashboard["panels"] for t in p["targets"])
+    used = {m for e in exprs for m in re.findall(r"\b(mcpmesh_[a-z_]+)", e)}
+    metrics = Metrics("x")
+    exported = {family.name for family in metrics.registry.collect()}
+    exported |= {
+        f"{name}_{suffix}" for name in exported for suffix in ("bucket", "count", "sum", "total")
+    }
+    gauges = set(
+        re.findall(
+            r'"(mcpmesh_[a-z_]+)"', (REPO / "libs/mcpmesh/src/mcpmesh/app/observe.py").read_text()
+        )
+    )
+    assert used <= exported | gauges, used - exported - gauges

@@ -11,10 +11,12 @@ import kubernetes_validate
 import pytest
 from deploy_checks import (
     K8S_VERSION,
+    OPERATOR_GROUP,
     REPO,
     SERVICES,
     WORKLOAD_KINDS,
     k8s_copy,
+    kubernetes_api_object,
     kustomize,
     pod_spec,
 )
@@ -41,7 +43,37 @@ def test_every_object_validates_against_the_kubernetes_api_schema(
 ) -> None:
     assert rendered[target]
     for obj in rendered[target]:
+        if not kubernetes_api_object(obj):
+            continue  # not a Kubernetes API type: see test_podmonitor_scrapes_every_service
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_podmonitor_scrapes_every_service(rendered: dict[str, list[dict]]) -> None:
+    prod = rendered["overlays/prod"]
+    monitors = [o for o in prod if o["apiVersion"].startswith(f"{OPERATOR_GROUP}/")]
+    assert [(m["apiVersion"], m["kind"]) for m in monitors] == [
+        (f"{OPERATOR_GROUP}/v1", "PodMonitor")
+    ]
+    (monitor,) = monitors
+    assert monitor["metadata"]["namespace"] == "mcpmesh"
+    assert set(monitor["spec"]) == {"selector", "podMetricsEndpoints"}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert set(endpoint) <= {"port", "path", "interval", "scheme"}
+    assert endpoint["path"] == "/metrics" and endpoint["scheme"] == "http"
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    deployments = objects(rendered, "Deployment", "overlays/prod")
+    selected = {
+        name
+        for name, deployment in deployments.items()
+        if wanted.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    }
+    assert selected == {f"mcpmesh-{name}" for name in SERVICES}
+    for name in selected:  # the named port exists on the service's container
+        ports = pod_spec(deployments[name])["containers"][0]["ports"]
+        assert endpoint["port"] in {p["name"] for p in ports}
+    # The dev overlay and the base render without the operator's CRDs.
+    for target in ("base", "overlays/dev"):
+        assert not [o for o in rendered[target] if o["apiVersion"].startswith(OPERATOR_GROUP)]
 
 
 def test_the_schema_check_is_real() -> None:

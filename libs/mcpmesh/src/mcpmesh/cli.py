@@ -6,10 +6,22 @@ import argparse
 import asyncio
 import sys
 
+from mcpmesh.commands.secrets import add_secret_actions
+from mcpmesh.commands.status import add_status
+from mcpmesh.commands.tools import add_tools
 from mcpmesh.config import ServerSettings, SettingsError, load_settings
 
 #: Seconds `mcpmesh audit` waits for the NATS server to answer before it gives up.
 NATS_PROBE_TIMEOUT = 3.0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcpmesh")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -32,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from mcpmesh.mesh import run_mesh
 
-    return asyncio.run(run_mesh(services=args.service or None, host=args.host))
+    return asyncio.run(run_mesh(services=args.service or None, host=args.host, logs=args.logs))
 
 
 def _secrets_set(args: argparse.Namespace) -> int:
@@ -161,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mcpmesh",
         description="mcpmesh: a mesh of MCP services over Streamable HTTP.",
     )
+    parser.add_argument("--version", action="version", version=f"mcpmesh {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
@@ -168,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one service at http://HOST:PORT/mcp until SIGTERM. Settings come "
         "from MCPMESH_* environment variables; flags override them.",
     )
-    serve.add_argument("service", help="service name (see `mcpmesh up --list`)")
+    serve.add_argument("service", help="service name (`mcpmesh tools` lists them)")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1, MCPMESH_HOST)")
     serve.add_argument("--port", type=int, help="port to bind (default: free port, MCPMESH_PORT)")
     serve.set_defaults(run=_serve)
@@ -180,11 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("service", nargs="*", help="only these services")
     up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    up.add_argument(
+        "--logs",
+        action="store_true",
+        help="show every service log line (readable), not only tool calls and warnings; "
+        "all of them are in MCPMESH_WORKDIR/logs/<service>.log either way",
+    )
     up.set_defaults(run=_up)
     secrets = commands.add_parser(
         "secrets",
         help="manage the services' secrets in Vault",
-        description="Put a service's static secret (a GitHub or Slack token) into Vault.",
+        description="Store, list (names only) and delete the services' static secrets "
+        "(a GitHub or Slack token) in Vault.",
     )
     secrets_commands = secrets.add_subparsers(dest="secrets_command", metavar="ACTION")
     secrets_set = secrets_commands.add_parser(
@@ -207,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
         "token's subject, as in the audit events)",
     )
     secrets_set.set_defaults(run=_secrets_set)
+    add_secret_actions(secrets_commands)
     _add_audit(commands)
+    add_status(commands)
+    add_tools(commands)
     new = commands.add_parser(
         "new-service",
         help="create a service from the template",

@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
+from mcpmesh.app.observe import Observability
 from mcpmesh.server.context import StateT
 from mcpmesh.server.service import Service
 from mcpmesh.transport.http import McpEndpoint
@@ -49,9 +50,12 @@ class RunningService(Generic[StateT]):
 
 @contextlib.asynccontextmanager
 async def serve_in_background(
-    service: Service[StateT], store: SessionStore | None = None
+    service: Service[StateT],
+    store: SessionStore | None = None,
+    *,
+    observe: Observability | None = None,
 ) -> AsyncIterator[RunningService[StateT]]:
-    app = create_app(service, store=store)
+    app = create_app(service, store=store, observe=observe)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     sock = bind_socket("127.0.0.1", 0)

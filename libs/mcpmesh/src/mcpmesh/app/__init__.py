@@ -21,12 +21,14 @@ import structlog
 from aiohttp import web
 
 from mcpmesh.app.health import add_health_routes
+from mcpmesh.app.observe import Observability, observability
 from mcpmesh.auth.authenticator import Authenticator as TokenAuthenticator
 from mcpmesh.auth.dpop import ReplayCache
 from mcpmesh.auth.metadata import metadata_paths
 from mcpmesh.auth.settings import AuthSettings, exposure_warning
 from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings, SettingsError, load_settings
+from mcpmesh.obs.settings import OBS_PREFIX, ObsSettings
 from mcpmesh.secrets.provider import CheckpointSigner
 from mcpmesh.secrets.settings import CallerCredentialSettings, service_prefix
 from mcpmesh.server import middleware as entries
@@ -178,6 +180,7 @@ def create_app(
     middleware: Sequence[Middleware] | None = None,
     authenticator: Authenticator | None = None,
     auth: AuthSettings | None = None,
+    observe: Observability | None = None,
 ) -> web.Application:
     """The service's application. ``bus``/``sampling``/``auth`` default to
     ``MCPMESH_NATS_…``, ``MCPMESH_SAMPLING_…`` and ``MCPMESH_AUTH_…``; without a NATS URL
@@ -191,7 +194,9 @@ def create_app(
 
     ``middleware`` replaces the default chain (audit when the bus is on, result
     redaction, the sampling policy); authorization (scopes) and the caller's credential
-    view always come first.
+    view always come first. ``observe`` (default from ``MCPMESH_METRICS``/
+    ``MCPMESH_CALL_LOG``/tracing settings) puts ``/metrics``, the call log and the request
+    span before all of them.
     """
     settings = settings or service.settings
     bus = bus if bus is not None else load_settings(BusSettings, BUS_PREFIX)
@@ -210,6 +215,9 @@ def create_app(
         *_identity_chain(service, auth, authenticator),
         *(list(middleware) if middleware is not None else wiring.middleware),
     ]
+    observe = observe or observability(service.name, load_settings(ObsSettings, OBS_PREFIX))
+    chain = [*observe.middleware, *chain]
+    authenticator = observe.authenticator(authenticator)
     cluster = wiring.cluster
     endpoint = McpEndpoint(
         service, settings, store, cluster, middleware=chain, authenticator=authenticator
@@ -227,6 +235,7 @@ def create_app(
     app.router.add_post(MCP_PATH, endpoint.handle_post)
     app.router.add_get(MCP_PATH, endpoint.handle_get)
     app.router.add_delete(MCP_PATH, endpoint.handle_delete)
+    observe.install(app, endpoint, cluster)
     checks: dict[str, ReadinessCheck] = {**service.readiness_checks, **wiring.readiness}
     provider = service.secrets
     if isinstance(provider, _HasReadiness):

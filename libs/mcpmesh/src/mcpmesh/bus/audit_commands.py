@@ -33,7 +33,8 @@ from mcpmesh.bus.settings import BusSettings
 OPERATOR = "operator"
 
 
-async def _connect(settings: BusSettings) -> Any:
+async def connect_operator(settings: BusSettings) -> Any:
+    """The operator's NATS connection: fails at once, never retries (a CLI waits for no one)."""
     return await nats.connect(
         **connect_options(settings, OPERATOR),
         connect_timeout=3,
@@ -79,7 +80,7 @@ def transit_check() -> tuple[SignatureCheck | None, str | None]:
 
 async def tail_command(settings: BusSettings, count: int, stream: str | None = None) -> int:
     """Print the last ``count`` messages (blocks of events, checkpoints) as JSON lines."""
-    nc = await _connect(settings)
+    nc = await connect_operator(settings)
     try:
         js = nc.jetstream(timeout=5)
         name = stream or audit_stream_name(settings.prefix)
@@ -100,7 +101,7 @@ async def verify_command(
 ) -> int:
     """Check every chain; exit 0 when intact, 1 (naming each problem) when not."""
     check_signature, why_not = check()
-    nc = await _connect(settings)
+    nc = await connect_operator(settings)
     try:
         js = nc.jetstream(timeout=5)
         name = stream or audit_stream_name(settings.prefix)
@@ -147,7 +148,7 @@ async def export_command(
     out: TextIO = sys.stdout,
 ) -> int:
     """Stream events and checkpoints as JSON lines (for a SIEM), oldest first."""
-    nc = await _connect(settings)
+    nc = await connect_operator(settings)
     try:
         js = nc.jetstream(timeout=5)
         name = stream or audit_stream_name(settings.prefix)
@@ -167,7 +168,7 @@ async def init_command(settings: BusSettings) -> int:
     """Create the audit stream (or bring its limits to the settings): the operator's job,
     done before the services start (``make run`` does it; compose and Kubernetes run it)."""
     config = stream_config(settings.prefix, settings.audit_max_events, settings.audit_max_age_days)
-    nc = await _connect(settings)
+    nc = await connect_operator(settings)
     try:
         js = nc.jetstream(timeout=5)
         await ensure_audit_stream(js, config)

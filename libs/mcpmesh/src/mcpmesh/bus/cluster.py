@@ -38,6 +38,7 @@ from mcpmesh.bus.connect import connect_options
 from mcpmesh.bus.names import events_stream, sessions_bucket, token
 from mcpmesh.bus.sessions import KvSessionStore
 from mcpmesh.bus.settings import BusSettings
+from mcpmesh.obs import tracing
 from mcpmesh.protocol.errors import INTERNAL_ERROR, McpError
 from mcpmesh.protocol.jsonrpc import RequestId, decode_message, encode_error
 from mcpmesh.protocol.session import SessionState
@@ -248,11 +249,13 @@ class Bus:
         self._check()
         subject = f"{self.base}.replica.{owner}.response"
         try:
-            reply = await self.nc.request(
-                subject,
-                msgspec.msgpack.encode((session_id, body)),
-                timeout=self.settings.request_timeout,
-            )
+            with tracing.span("nats route_response", {"mcpmesh.replica": owner}, kind="producer"):
+                reply = await self.nc.request(
+                    subject,
+                    msgspec.msgpack.encode((session_id, body)),
+                    timeout=self.settings.request_timeout,
+                    headers=tracing.current_traceparent() or None,
+                )
         except NoRespondersError:
             return (
                 f"The replica that sent request {request_id!r} is gone, and the call it "
@@ -266,14 +269,16 @@ class Bus:
 
     async def _on_response(self, msg: Msg) -> None:
         problem = "The session is not live on this replica"
-        try:
-            session_id, body = msgspec.msgpack.decode(msg.data, type=tuple[str, bytes])
-            endpoint = self.endpoint
-            runtime = endpoint.runtimes.get(session_id) if endpoint is not None else None
-            if endpoint is not None and runtime is not None:
-                problem = endpoint.settle(runtime, decode_message(body)) or ""
-        except (msgspec.DecodeError, McpError) as exc:
-            problem = f"Unreadable routed answer: {exc}"
+        parent = (msg.headers or {}).get(tracing.TRACEPARENT)
+        with tracing.span("nats deliver_response", parent=parent, kind="consumer"):
+            try:
+                session_id, body = msgspec.msgpack.decode(msg.data, type=tuple[str, bytes])
+                endpoint = self.endpoint
+                runtime = endpoint.runtimes.get(session_id) if endpoint is not None else None
+                if endpoint is not None and runtime is not None:
+                    problem = endpoint.settle(runtime, decode_message(body)) or ""
+            except (msgspec.DecodeError, McpError) as exc:
+                problem = f"Unreadable routed answer: {exc}"
         await msg.respond(problem.encode())
 
     async def _on_ping(self, msg: Msg) -> None:

@@ -23,6 +23,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from mcpmesh.bus.policy import LlmBackend, LlmError, SamplingRefused
+from mcpmesh.obs import tracing
 from mcpmesh.protocol.types import CreateMessageParams, CreateMessageResult
 from mcpmesh.server.context import Context
 
@@ -133,9 +134,13 @@ class BusSampler:
         who = ctx.principal.key if ctx.principal is not None else None
         request = BrokerRequest(service=self.service, principal=who, params=params)
         try:
-            msg = await self.nc.request(
-                self.subject, msgspec.msgpack.encode(request), timeout=self.timeout
-            )
+            with tracing.span("nats sampling_request", kind="client"):
+                msg = await self.nc.request(
+                    self.subject,
+                    msgspec.msgpack.encode(request),
+                    timeout=self.timeout,
+                    headers=tracing.current_traceparent() or None,
+                )
         except NoRespondersError:
             raise SamplingRefused(
                 "The client cannot sample and no sampling broker is running: configure an "

@@ -17,7 +17,10 @@ Processor = structlog.typing.Processor
 EXTRA_PROCESSORS: list[Processor] = []
 
 
-def configure_logging(service: str, level: str = "info", json: bool = True) -> None:
+def configure_logging(service: str, level: str = "info", json: bool | None = True) -> None:
+    """Logs of this process. ``json=None``: JSON lines unless stderr is a terminal."""
+    if json is None:
+        json = not sys.stderr.isatty()
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO

@@ -59,6 +59,8 @@ class Annotations(Base):
 
 class RequestMeta(Base):
     progress_token: ProgressToken | None = None
+    #: W3C trace context of the caller's span (the request's span becomes its child).
+    traceparent: str | None = None
 
 
 # ---------------------------------------------------------------- content

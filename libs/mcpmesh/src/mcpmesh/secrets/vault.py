@@ -24,6 +24,7 @@ import structlog
 from mcpmesh.auth.cache import token_digest
 from mcpmesh.auth.principal import Principal
 from mcpmesh.guard.redaction import remember
+from mcpmesh.obs.metrics import upstream
 from mcpmesh.secrets.auth import TokenInfo, VaultAuth, auth_from_settings
 from mcpmesh.secrets.cache import LeaseCache, Leased
 from mcpmesh.secrets.clock import SYSTEM_CLOCK, Clock
@@ -97,6 +98,8 @@ class VaultSecretProvider:
         self._token_task: asyncio.Task[None] | None = None
         self._lease_tasks: dict[str, asyncio.Task[None]] = {}
         self._leases: set[str] = set()
+        #: UNIX time each role's newest database lease expires (for the metrics gauge).
+        self._lease_expiry: dict[str, float] = {}
         self._closed = False
         #: Vault requests made (tests check single-flight with it).
         self.requests = 0
@@ -176,6 +179,11 @@ class VaultSecretProvider:
         self._database.clear()
         self._client.token = ""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def lease_seconds_left(self) -> dict[str, float]:
+        """Seconds until each role's current database lease expires (``/metrics``)."""
+        now = self._clock.time()
+        return {role: max(0.0, at - now) for role, at in self._lease_expiry.items()}
 
     async def readiness(self) -> str | None:
         """For ``service.readiness_checks``: None when Vault answers and we can log in."""
@@ -384,6 +392,7 @@ class VaultSecretProvider:
             expires_at=self._clock.time() + ttl,
         )
         self._leases.add(lease_id)
+        self._lease_expiry[role] = credentials.expires_at
         if response.get("renewable") and ttl > 0:
             self._lease_tasks[lease_id] = asyncio.create_task(
                 self._renew_lease_loop(role, credentials, ttl), name=f"vault-lease-{role}"
@@ -426,6 +435,7 @@ class VaultSecretProvider:
                 )
                 capped = new_ttl < increment * 0.9
                 if self._is_current(role, lease_id):
+                    self._lease_expiry[role] = credentials.expires_at
                     # Capped by the role's max TTL, the lease cannot live on: the next caller
                     # gets new credentials while these stay valid for open connections.
                     fraction = 0.0 if capped else self.settings.refresh_fraction
@@ -467,7 +477,8 @@ class VaultSecretProvider:
         for attempt in range(2):
             generation = await self._ensure_login(what)
             try:
-                return await self._run(call)
+                with upstream("vault"):
+                    return await self._run(call)
             except UNREACHABLE as exc:
                 raise self._unreachable(what, exc) from None
             except hvac.exceptions.Forbidden:
