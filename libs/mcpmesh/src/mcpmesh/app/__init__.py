@@ -215,9 +215,13 @@ def create_app(
         *_identity_chain(service, auth, authenticator),
         *(list(middleware) if middleware is not None else wiring.middleware),
     ]
+    # The metadata of whichever token checker runs (the app's, or one handed in).
+    documented = checker or (
+        authenticator if isinstance(authenticator, TokenAuthenticator) else None
+    )
     observe = observe or observability(service.name, load_settings(ObsSettings, OBS_PREFIX))
     chain = [*observe.middleware, *chain]
-    authenticator = observe.authenticator(authenticator)
+    authenticator = observe.authenticator(authenticator)  # counts refusals by reason
     cluster = wiring.cluster
     endpoint = McpEndpoint(
         service, settings, store, cluster, middleware=chain, authenticator=authenticator
@@ -225,10 +229,6 @@ def create_app(
     # aiohttp enforces the body limit while reading; the endpoint turns it into 413.
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[ENDPOINT_KEY] = endpoint
-    # The metadata of whichever token checker runs (the app's, or one handed in).
-    documented = checker or (
-        authenticator if isinstance(authenticator, TokenAuthenticator) else None
-    )
     if documented is not None:
         app[AUTHENTICATOR_KEY] = documented
         _add_metadata_routes(app, documented)
