@@ -22,7 +22,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (SettingsError, LookupError) as exc:
         print(f"mcpmesh serve: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(service, settings))
+    try:
+        asyncio.run(serve(service, settings))
+    except SettingsError as exc:  # a misconfiguration found while wiring the app
+        print(f"mcpmesh serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

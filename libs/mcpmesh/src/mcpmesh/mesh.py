@@ -23,6 +23,7 @@ from mcpmesh import registry
 from mcpmesh.embedded import mesh_workdir
 from mcpmesh.embedded.process import BackendError, free_port
 from mcpmesh.embedded.stack import Stack
+from mcpmesh.guard.sealing import write_key_file
 
 READY_TIMEOUT = 20.0
 
@@ -90,8 +91,12 @@ async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -
         await stack.stop()
         print(f"mcpmesh up: {exc}", file=sys.stderr)
         return 1
+    env = dict(stack.env)
+    if not os.environ.get("MCPMESH_STATE_KEY_FILE"):
+        # One requestState key ring for every service and replica of this mesh.
+        env["MCPMESH_STATE_KEY_FILE"] = str(write_key_file(workdir / "state-keys.json"))
     try:
-        return await _run_services(services, host, stack.env)
+        return await _run_services(services, host, env)
     finally:
         await stack.stop()
 

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from mcpmesh.app.health import add_health_routes
 from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
-from mcpmesh.config import ServerSettings, load_settings
+from mcpmesh.config import ServerSettings, SettingsError, load_settings
+from mcpmesh.guard.sealing import STATE_PREFIX, SealSettings, StateSealer
 from mcpmesh.server import middleware as entries
 from mcpmesh.server.middleware import Middleware
 from mcpmesh.server.service import ReadinessCheck, Service
@@ -57,21 +58,43 @@ class _Wiring:
         self.closables: list[_Closable] = []
 
 
-def _wire(service: Service[Any], bus: BusSettings, sampling: SamplingSettings) -> _Wiring:
-    """The default chain (audit → redaction → sampling policy) and the bus, from settings."""
+def state_sealer(seal: SealSettings, *, replicated: bool) -> StateSealer:
+    """The ``requestState`` sealer. Several replicas (the bus on) without a shared key
+    ring would refuse each other's retries at random: a misconfiguration, refused here."""
+    if replicated and not seal.key_file:
+        raise SettingsError(
+            "MCPMESH_STATE_KEY_FILE is required when MCPMESH_NATS_URL is set: every replica "
+            "must open the requestState the others seal (2026-07-28 multi round-trip "
+            "requests). `mcpmesh up` writes one; see the library README."
+        )
+    try:
+        return StateSealer.from_settings(seal)
+    except ValueError as exc:  # KeyRingError: unreadable, malformed, readable by others
+        raise SettingsError(f"MCPMESH_STATE_KEY_FILE: {exc}") from None
+
+
+def _wire(
+    service: Service[Any], bus: BusSettings, sampling: SamplingSettings, sealer: StateSealer
+) -> _Wiring:
+    """The default chain (MRTR → audit → redaction → sampling policy) and the bus."""
     wiring = _Wiring()
     if bus.url:
         from mcpmesh.bus.wiring import connect_bus  # nats-py only when the bus is on
 
         connected = connect_bus(service.name, bus, sampling)
-        wiring.middleware = [connected.audit, entries.redact_results, connected.sampling]
+        wiring.middleware = [
+            entries.mrtr(sealer),
+            connected.audit,
+            entries.redact_results,
+            connected.sampling,
+        ]
         wiring.readiness.update(connected.readiness)
         wiring.cluster = connected.bus
     else:
         from mcpmesh.bus.policy import local_sampling
 
         sampling_entry, backend = local_sampling(sampling)
-        wiring.middleware = [entries.redact_results, sampling_entry]
+        wiring.middleware = [entries.mrtr(sealer), entries.redact_results, sampling_entry]
         if backend is not None:
             wiring.closables.append(backend)
     return wiring
@@ -86,19 +109,24 @@ def create_app(
     sampling: SamplingSettings | None = None,
     middleware: Sequence[Middleware] | None = None,
     authenticator: Authenticator | None = None,
+    seal: SealSettings | None = None,
 ) -> web.Application:
-    """The service's application. ``bus``/``sampling`` default to ``MCPMESH_NATS_…`` and
-    ``MCPMESH_SAMPLING_…``; without a NATS URL it is one replica, fully in-process.
+    """The service's application. ``bus``/``sampling``/``seal`` default to
+    ``MCPMESH_NATS_…``, ``MCPMESH_SAMPLING_…`` and ``MCPMESH_STATE_…``; without a NATS URL
+    it is one replica, fully in-process.
 
-    ``middleware`` replaces the default chain (audit when the bus is on, result
-    redaction, the sampling policy); ``authenticator`` runs first on every request.
+    ``middleware`` replaces the default chain (MRTR for the 2026 wire, audit when the bus
+    is on, result redaction, the sampling policy); ``authenticator`` runs first on every
+    request. With the bus on and no ``MCPMESH_STATE_KEY_FILE`` it raises SettingsError.
     """
     settings = settings or service.settings
     bus = bus if bus is not None else load_settings(BusSettings, BUS_PREFIX)
     sampling = (
         sampling if sampling is not None else load_settings(SamplingSettings, SAMPLING_PREFIX)
     )
-    wiring = _wire(service, bus, sampling)
+    seal = seal if seal is not None else load_settings(SealSettings, STATE_PREFIX)
+    sealer = state_sealer(seal, replicated=bool(bus.url))
+    wiring = _wire(service, bus, sampling, sealer)
     chain = list(middleware) if middleware is not None else wiring.middleware
     cluster = wiring.cluster
     endpoint = McpEndpoint(

@@ -7,7 +7,8 @@ result. The composition root (:func:`mcpmesh.app.create_app`) builds the chain; 
 installs itself on the :class:`~mcpmesh.server.service.Service`.
 
 The entries the library ships are here: :func:`audit`, :func:`redact_results` and
-:func:`sampling`.
+:func:`sampling`, and :func:`mrtr` (the 2026 wire's multi round-trip requests), which
+comes first in the chain.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgspec
+from msgspec import UNSET
+
 from mcpmesh.guard.redaction import redact_result
+from mcpmesh.guard.sealing import StateSealer, request_digest
+from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import McpError
-from mcpmesh.protocol.types import CallToolParams, CallToolResult
+from mcpmesh.protocol.types import CallToolParams, CallToolResult, GetPromptParams
+from mcpmesh.protocol.v2026 import RequestEnvelope
 from mcpmesh.server.context import AuditHook, Context, SamplingFallback, SamplingPolicy
+from mcpmesh.server.mrtr import InputRequired, Outcome, attempt, input_required, open_book
 
 CallNext = Callable[[Context[Any]], Awaitable[Any]]
 Middleware = Callable[[Context[Any], CallNext], Awaitable[Any]]
@@ -70,6 +78,9 @@ def audit(hook: AuditHook) -> Middleware:
             result: CallToolResult = await call_next(ctx)
             outcome = "error" if result.is_error else "ok"
             return result
+        except InputRequired:  # this attempt asks the client (2026 wire); the retry runs it
+            outcome = "input_required"
+            raise
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -105,5 +116,49 @@ def sampling(policy: SamplingPolicy | None, fallback: SamplingFallback | None) -
         ctx.sampling_policy = policy
         ctx.sampling_fallback = fallback
         return await call_next(ctx)
+
+    return entry
+
+
+def _target(params: Any) -> tuple[str, Any]:
+    """What a state is bound to besides the method: the tool/prompt name or resource URI,
+    and the arguments (decoded, so the digest ignores how the client serialized them)."""
+    if isinstance(params, CallToolParams):
+        return params.name, msgspec.json.decode(params.arguments)
+    if isinstance(params, GetPromptParams):
+        return params.name, params.arguments
+    return str(getattr(params, "uri", "")), None
+
+
+def mrtr(sealer: StateSealer) -> Middleware:
+    """MRTR on the 2026 wire: run the request with an :class:`AnswerBook` on the context;
+    when it stops at a question, answer ``input_required`` with a sealed state.
+
+    It must be the first entry of the chain, so that every other entry (audit, policy)
+    runs inside each attempt. It does nothing on the 2025 wire or for other methods.
+    """
+
+    async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
+        if not (
+            versions.asks_through_results(ctx.session.protocol_version)
+            and versions.may_require_input(ctx.method)
+        ):
+            return await call_next(ctx)
+        params = ctx.params
+        target, arguments = _target(params)
+        digest = request_digest(ctx.method, target, arguments)
+        binding = ctx.principal.binding if ctx.principal is not None else None
+        envelope = RequestEnvelope(
+            input_responses=(UNSET if params.input_responses is None else params.input_responses),
+            request_state=UNSET if params.request_state is None else params.request_state,
+        )
+        book = open_book(
+            envelope, ctx.session.capabilities, sealer, binding=binding, request=digest
+        )
+        ctx.answers = book
+        outcome = await attempt(lambda: call_next(ctx), book)
+        if outcome is Outcome.NEEDS_INPUT:
+            return input_required(book, sealer, binding=binding, request=digest)
+        return outcome
 
     return entry
