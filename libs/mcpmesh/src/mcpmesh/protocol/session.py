@@ -23,3 +23,5 @@ class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True):
     principal: str | None = None
     subscriptions: list[str] = msgspec.field(default_factory=list)
     created_at: float = 0.0
+    #: A 2026-07-28 request's own state (its id is per request: there is no session).
+    stateless: bool = False

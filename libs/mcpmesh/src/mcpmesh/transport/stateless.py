@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -79,8 +80,9 @@ log = structlog.get_logger("mcpmesh.transport")
 
 #: Every per-request ``_meta`` key starts so: a body without it cannot be modern.
 _MODERN_MARK = b"io.modelcontextprotocol/"
-#: What the per-request SessionState is called in logs and audit events.
-STATELESS_SESSION = "stateless"
+#: How a per-request SessionState id starts (in logs and audit events). Each request
+#: gets its own id, so nothing a service keys by session is shared between callers.
+STATELESS_SESSION = "stateless-"
 _KEEPALIVE_SECONDS = 25.0
 #: How often a JSON-mode request looks whether its client is still connected.
 _DISCONNECT_POLL_SECONDS = 0.5
@@ -369,11 +371,12 @@ async def handle(
         except McpError as exc:
             return _error_response(request_id, exc)
     state = SessionState(
-        id=STATELESS_SESSION,
+        id=STATELESS_SESSION + secrets.token_hex(8),
         protocol_version=modern.protocol_version,
         capabilities=modern.capabilities,
         client_info=modern.client_info,
         initialized=True,
+        stateless=True,
         log_level=modern.log_level,
         principal=principal.binding if principal is not None else None,
     )
