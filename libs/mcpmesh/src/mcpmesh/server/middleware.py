@@ -28,7 +28,14 @@ from mcpmesh.protocol.errors import McpError
 from mcpmesh.protocol.types import CallToolParams, CallToolResult, GetPromptParams
 from mcpmesh.protocol.v2026 import RequestEnvelope
 from mcpmesh.server.context import AuditHook, Context, SamplingFallback, SamplingPolicy
-from mcpmesh.server.mrtr import InputRequired, Outcome, attempt, input_required, open_book
+from mcpmesh.server.mrtr import (
+    AnswerBook,
+    InputRequired,
+    Outcome,
+    attempt,
+    input_required,
+    open_book,
+)
 
 CallNext = Callable[[Context[Any]], Awaitable[Any]]
 Middleware = Callable[[Context[Any], CallNext], Awaitable[Any]]
@@ -120,14 +127,14 @@ def sampling(policy: SamplingPolicy | None, fallback: SamplingFallback | None) -
     return entry
 
 
-def _target(params: Any) -> tuple[str, Any]:
-    """What a state is bound to besides the method: the tool/prompt name or resource URI,
-    and the arguments (decoded, so the digest ignores how the client serialized them)."""
+def _digest(method: str, params: Any) -> str:
+    """What a state is bound to: the method, the tool/prompt name or resource URI, and the
+    arguments (decoded, so the digest ignores how the client serialized them)."""
     if isinstance(params, CallToolParams):
-        return params.name, msgspec.json.decode(params.arguments)
+        return request_digest(method, params.name, msgspec.json.decode(params.arguments))
     if isinstance(params, GetPromptParams):
-        return params.name, params.arguments
-    return str(getattr(params, "uri", "")), None
+        return request_digest(method, params.name, params.arguments)
+    return request_digest(method, str(getattr(params, "uri", "")), None)
 
 
 def mrtr(sealer: StateSealer) -> Middleware:
@@ -145,19 +152,23 @@ def mrtr(sealer: StateSealer) -> Middleware:
         ):
             return await call_next(ctx)
         params = ctx.params
-        target, arguments = _target(params)
-        digest = request_digest(ctx.method, target, arguments)
         binding = ctx.principal.binding if ctx.principal is not None else None
-        envelope = RequestEnvelope(
-            input_responses=(UNSET if params.input_responses is None else params.input_responses),
-            request_state=UNSET if params.request_state is None else params.request_state,
-        )
-        book = open_book(
-            envelope, ctx.session.capabilities, sealer, binding=binding, request=digest
-        )
+        if params.request_state is None:  # a first round: nothing to open (the fast path)
+            book = AnswerBook(ctx.session.capabilities, {})
+            digest = None
+        else:
+            digest = _digest(ctx.method, params)
+            envelope = RequestEnvelope(
+                input_responses=UNSET if params.input_responses is None else params.input_responses,
+                request_state=params.request_state,
+            )
+            book = open_book(
+                envelope, ctx.session.capabilities, sealer, binding=binding, request=digest
+            )
         ctx.answers = book
         outcome = await attempt(lambda: call_next(ctx), book)
         if outcome is Outcome.NEEDS_INPUT:
+            digest = digest or _digest(ctx.method, params)
             return input_required(book, sealer, binding=binding, request=digest)
         return outcome
 

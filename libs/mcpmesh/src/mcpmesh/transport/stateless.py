@@ -381,20 +381,23 @@ async def handle(
         principal=principal.binding if principal is not None else None,
     )
     channel = StatelessChannel(http)
-    task = asyncio.ensure_future(endpoint.run_stateless(state, message, channel, principal))
+    payload: bytes | McpError
+    watchdog = _Watchdog(http)
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_SECONDS)
-            if done:
-                break
-            if not _connected(http):
-                task.cancel()  # closing the connection is a cancellation on this wire
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    payload = _outcome(endpoint, request_id, str(message.method), task)
-    if isinstance(payload, AuthError):
-        raise payload  # the endpoint answers it with its status and challenge
+        result = await endpoint.run_stateless(state, message, channel, principal)
+        service = endpoint.service
+        method = str(message.method)
+        body = complete_result(method, result, service.info, service.cache_hints(method))
+        payload = b'{"jsonrpc":"2.0","id":' + encode(request_id) + b',"result":' + body + b"}"
+    except McpError as exc:
+        payload = exc
+    except AuthError:
+        raise  # the endpoint answers it with its status and challenge
+    except Exception:
+        log.exception("request_failed", method=message.method)
+        payload = McpError(INTERNAL_ERROR, "Internal error; see the service log")
+    finally:  # on CancelledError the client is gone: nothing to answer
+        watchdog.stop()
     if isinstance(payload, McpError):
         if channel.response is None:
             return _error_response(request_id, payload)
@@ -402,27 +405,32 @@ async def handle(
     if channel.response is None:
         return web.Response(body=payload, content_type="application/json")
     response = channel.response
-    if payload is not None:
-        try:
-            await response.write(_sse(payload))
-            await response.write_eof()
-        except (ConnectionError, RuntimeError):
-            pass
+    try:
+        await response.write(_sse(payload))
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass
     return response
 
 
-def _outcome(
-    endpoint: StatelessHost, request_id: RequestId, method: str, task: asyncio.Future[Any]
-) -> bytes | McpError | AuthError | None:
-    """The finished handler as the payload to send (``None``: cancelled, nothing to say)."""
-    if task.cancelled():
-        return None
-    exc = task.exception()
-    if exc is None:
-        service = endpoint.service
-        body = complete_result(method, task.result(), service.info, service.cache_hints(method))
-        return b'{"jsonrpc":"2.0","id":' + encode(request_id) + b',"result":' + body + b"}"
-    if isinstance(exc, McpError | AuthError):
-        return exc
-    log.error("request_failed", method=method, exc_info=exc)
-    return McpError(INTERNAL_ERROR, "Internal error; see the service log")
+class _Watchdog:
+    """Cancels the request's handler once its client has gone: on the 2026 wire, closing
+    the connection is how a client cancels (aiohttp itself does not cancel handlers).
+    A timer, not a task: the common fast call pays one ``call_later``."""
+
+    __slots__ = ("_http", "_loop", "_task", "_timer")
+
+    def __init__(self, http: web.Request) -> None:
+        self._http = http
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._timer = self._loop.call_later(_DISCONNECT_POLL_SECONDS, self._check)
+
+    def _check(self) -> None:
+        if _connected(self._http):
+            self._timer = self._loop.call_later(_DISCONNECT_POLL_SECONDS, self._check)
+        elif self._task is not None:
+            self._task.cancel()
+
+    def stop(self) -> None:
+        self._timer.cancel()
