@@ -73,9 +73,11 @@ USER 10001:10001
 WORKDIR /tmp
 EXPOSE ${PORT}
 
-# /healthz answers while the process runs; readiness (/readyz) is for load balancers.
+# Healthy means ready (/readyz: Vault, NATS and the service's backend answer), so a
+# container whose Vault login or bus is broken says so instead of reporting healthy.
+# (/healthz, "the process runs", is the liveness probe in Kubernetes.)
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['MCPMESH_PORT'], timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ['MCPMESH_PORT'], timeout=2)"]
 
 # exec: the service is PID 1 and gets SIGTERM directly (graceful shutdown).
 ENTRYPOINT ["/bin/sh", "-c", "exec mcpmesh serve \"$MCPMESH_SERVICE\"", "mcpmesh"]

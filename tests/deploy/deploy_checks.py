@@ -25,7 +25,7 @@ BIN = Path(sys.executable).parent
 SERVICES = {name: port for name, port in service_ports(REPO).items() if name != "fixture"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"}
 #: The two dev secrets docker-compose.yml requires (from .env).
-COMPOSE_ENV = {"MCPMESH_VAULT_DEV_ROOT_TOKEN": "t" * 48, "MCPMESH_POSTGRES_PASSWORD": "p" * 48}
+COMPOSE_ENV = {"MCPMESH_POSTGRES_PASSWORD": "p" * 48}
 K8S_VERSION = "1.37.0"
 
 

@@ -7,13 +7,21 @@ import asyncio
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from deploy_checks import REPO, SERVICES, build_context, dockerfile_instructions, run, tool
 
+from mcpmesh.embedded.postgres import (
+    READER_USER,
+    create_demo_database,
+    reset_password,
+    start_postgres,
+)
 from mcpmesh.embedded.process import free_port
 from mcpmesh.testing import eventually
 
@@ -49,7 +57,8 @@ def test_runtime_stage_rules() -> None:
     assert all(args.startswith("${PYTHON_IMAGE}") for kw, args in instructions if kw == "FROM")
     user = [args for kw, args in runtime if kw == "USER"]
     assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
-    assert any(kw == "HEALTHCHECK" and "/healthz" in args for kw, args in runtime)
+    # Healthy means ready: a container whose Vault, NATS or backend is gone says so.
+    assert any(kw == "HEALTHCHECK" and "/readyz" in args for kw, args in runtime)
     syncs = [args for kw, args in instructions if kw == "RUN" and "uv sync" in args]
     assert len(syncs) == 1 and all(f in syncs[0] for f in ("--locked", "--no-dev", "--package"))
     # No secret baked in: no credential-like ARG/ENV, nothing copied from outside the venv
@@ -116,11 +125,14 @@ def install_like_the_image(context: Path, package: str, venv: Path) -> subproces
     return run(argv, cwd=context, env=env, timeout=600)
 
 
-async def healthcheck_passes(venv: Path, service: str, tmp_path: Path) -> None:
+async def healthcheck_passes(
+    venv: Path, service: str, tmp_path: Path, extra: dict[str, str] | None = None
+) -> None:
     """Start the installed entry point as the image does and run its HEALTHCHECK."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MCPMESH_")},
+        **(extra or {}),
         "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
         "MCPMESH_HOST": "127.0.0.1",
         "MCPMESH_PORT": str(port),
@@ -180,4 +192,17 @@ async def test_image_install_has_only_the_services_locked_dependencies_and_serve
     assert not list(site.glob("*.pth")) or all(
         str(context) not in p.read_text() for p in site.glob("*.pth")
     )
-    await healthcheck_passes(venv, service, tmp_path)
+    if service != "postgres":
+        await healthcheck_passes(venv, service, tmp_path)
+        return
+    # The Postgres service is ready only with a database it may log in to.
+    workdir = Path(tempfile.mkdtemp(prefix="mcpmesh-hc-"))  # reachable by the pg user
+    cluster = await start_postgres(workdir)
+    try:
+        await create_demo_database(cluster)
+        password = await reset_password(cluster, READER_USER)
+        dsn = {"MCPMESH_PG_DSN": cluster.dsn(READER_USER, password, "demo")}
+        await healthcheck_passes(venv, service, tmp_path, dsn)
+    finally:
+        await cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

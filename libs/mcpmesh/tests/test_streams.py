@@ -49,7 +49,8 @@ def build_service(started: asyncio.Event) -> Service:
     @service.tool()
     async def ask_user(ctx: Context) -> str:
         """Asks for confirmation."""
-        return "confirmed" if await ctx.confirm("Proceed?") else "declined"
+        await ctx.confirm("Proceed?")  # anything but a yes ends the call with "Not done"
+        return "confirmed"
 
     @service.tool()
     async def roots(ctx: Context) -> str:
@@ -205,7 +206,9 @@ async def test_confirmation_declined(raw: RawClient) -> None:
     request = (await anext(stream)).json()
     assert request["params"]["requestedSchema"]["properties"]["confirm"]["type"] == "boolean"
     await raw.post({"jsonrpc": "2.0", "id": request["id"], "result": {"action": "decline"}})
-    assert (await anext(stream)).json()["result"]["content"][0]["text"] == "declined"
+    result = (await anext(stream)).json()["result"]
+    assert result["isError"] is True
+    assert result["content"][0]["text"].startswith("Not done: the user declined")
 
 
 async def test_roots(raw: RawClient) -> None:

@@ -404,7 +404,7 @@ async def test_merge_asks_for_confirmation(mesh: Mesh, double: GitHubDouble) -> 
 
     async with mesh.session(write=True, elicitation=decline) as client:
         declined = await client.call_tool("merge_pull_request", HELLO | {"pull_number": 3})
-    assert declined.structured_content["merged"] is False
+    assert declined.is_error and text_of(declined).startswith("Not done: the user declined")
     assert "Merge pull request #3 of octo-org/hello" in questions[0]
     assert not any(r.method == "PUT" for r in double.requests)
     async with mesh.session(write=True, elicitation=accept) as client:

@@ -67,10 +67,23 @@ async def test_declined_or_cancelled_changes_nothing(pg: Pg) -> None:
         asked: list[str] = []
         async with mcp_session(write_settings(pg), elicit=answering(answer, asked)) as session:
             result = await session.call_tool("execute", {"sql": "DELETE FROM order_items"})
-            assert not result.is_error
-            assert "Not run" in text_of(result) and "Nothing was changed" in text_of(result)
-            assert result.structured_content["status"] == "NOT RUN"
+            # The library's one rule for "not a yes": isError, "Not done: …".
+            assert result.is_error
+            assert text_of(result).startswith("Not done: the user ")
+            assert "Nothing was changed" in text_of(result)
             assert asked and "DELETE FROM order_items" in asked[0]
+    assert await count(pg, "SELECT count(*) FROM order_items") == before
+
+
+async def test_a_string_false_is_not_a_yes(pg: Pg) -> None:
+    before = await count(pg, "SELECT count(*) FROM order_items")
+
+    async def says_false(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"confirm": "false"})
+
+    async with mcp_session(write_settings(pg), elicit=says_false) as session:
+        result = await session.call_tool("execute", {"sql": "DELETE FROM order_items"})
+        assert result.is_error and text_of(result).startswith("Not done: ")
     assert await count(pg, "SELECT count(*) FROM order_items") == before
 
 

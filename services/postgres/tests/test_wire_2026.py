@@ -25,5 +25,5 @@ async def test_a_confirmed_write_runs_once_and_a_declined_one_never(pg: Pg) -> N
         assert len(asked) == 1 and "grace@example.com" in asked[0]
     async with mcp_session(settings, elicit=answering(False, asked), modern=True) as client:
         declined = await client.call_tool("execute", INSERT)
-        assert declined.structured_content["status"] == "NOT RUN", text_of(declined)
+        assert declined.is_error and text_of(declined).startswith("Not done: the user ")
     assert await count(pg, "SELECT count(*) FROM customers WHERE email = 'grace@example.com'") == 1

@@ -68,7 +68,7 @@ async def test_declined_confirmation_sends_nothing(harness: Harness, slack: Slac
             ),
         ]
     for result in results:
-        assert result.is_error and "did not confirm" in text_of(result)
+        assert result.is_error and text_of(result).startswith("Not done: the user declined")
     assert not written(slack)
 
 
@@ -76,6 +76,12 @@ async def test_unchecked_confirm_box_counts_as_no(harness: Harness, slack: Slack
     async with harness.client(write=True, elicit=accept({"confirm": False})) as session:
         result = await session.call_tool("post_message", {"channel_id": "C0GENERAL", "text": "x"})
     assert result.is_error and not written(slack)
+
+
+async def test_a_string_true_is_not_a_yes(harness: Harness, slack: SlackDouble) -> None:
+    async with harness.client(write=True, elicit=accept({"confirm": "true"})) as session:
+        result = await session.call_tool("post_message", {"channel_id": "C0GENERAL", "text": "x"})
+    assert result.is_error and text_of(result).startswith("Not done: ") and not written(slack)
 
 
 async def test_client_without_elicitation_cannot_write(

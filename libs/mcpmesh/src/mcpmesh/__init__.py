@@ -18,7 +18,7 @@ from mcpmesh.protocol.types import (
     TextResourceContents,
     ToolAnnotations,
 )
-from mcpmesh.server.context import Context
+from mcpmesh.server.context import ConfirmationDeclined, Context
 from mcpmesh.server.results import ToolError, ToolResult
 from mcpmesh.server.service import Service
 
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AudioContent",
     "BlobResourceContents",
+    "ConfirmationDeclined",
     "Context",
     "EmbeddedResource",
     "Icon",

@@ -8,6 +8,9 @@ import sys
 
 from mcpmesh.config import ServerSettings, SettingsError, load_settings
 
+#: Seconds `mcpmesh audit` waits for the NATS server to answer before it gives up.
+NATS_PROBE_TIMEOUT = 3.0
+
 
 def _serve(args: argparse.Namespace) -> int:
     from mcpmesh import registry
@@ -37,11 +40,18 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _secrets_set(args: argparse.Namespace) -> int:
+    from mcpmesh import registry
     from mcpmesh.secrets.admin import SecretWriteError, read_value, set_secret
 
     try:
         value = read_value(sys.stdin)
-        where = set_secret(args.service, args.name, value, principal=args.principal)
+        where = set_secret(
+            args.service,
+            args.name,
+            value,
+            principal=args.principal,
+            services=registry.available(),
+        )
     except SecretWriteError as exc:
         print(f"mcpmesh secrets set: {exc}", file=sys.stderr)
         return 2
@@ -65,7 +75,7 @@ def _new_service(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from mcpmesh.bus.audit import tail_command, verify_command
     from mcpmesh.bus.settings import BUS_PREFIX, BusSettings
-    from mcpmesh.embedded.nats import running_mesh_nats_url
+    from mcpmesh.embedded.nats import nats_answers, running_mesh_nats_url
 
     try:
         bus = load_settings(BusSettings, BUS_PREFIX)
@@ -75,8 +85,16 @@ def _audit(args: argparse.Namespace) -> int:
     url = bus.url or running_mesh_nats_url()
     if not url:
         print(
-            "mcpmesh audit: set MCPMESH_NATS_URL (the mesh's NATS server), or run it where "
-            "`mcpmesh up` runs (MCPMESH_WORKDIR)",
+            "mcpmesh audit: no running mesh here (MCPMESH_WORKDIR) and no MCPMESH_NATS_URL: "
+            "start it with `make run` (or `mcpmesh up`), or set MCPMESH_NATS_URL to the "
+            "mesh's NATS server",
+            file=sys.stderr,
+        )
+        return 2
+    if not asyncio.run(nats_answers(url, NATS_PROBE_TIMEOUT)):
+        print(
+            f"mcpmesh audit: no NATS server answers at {url} within {NATS_PROBE_TIMEOUT:g} s: "
+            "is the mesh running (`make run`)? Check MCPMESH_NATS_URL",
             file=sys.stderr,
         )
         return 2

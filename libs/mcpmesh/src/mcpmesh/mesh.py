@@ -2,7 +2,8 @@
 
 Every service runs as ``mcpmesh serve NAME`` in a child process on its default port
 (or a free one when that is taken). When all answer ``/healthz``, the URLs and a
-client configuration are printed; Ctrl-C or SIGTERM stops them all gracefully.
+client configuration are printed; Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops
+them all, and every backend, gracefully — also while they are still starting.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,6 +29,8 @@ from mcpmesh.embedded.stack import Stack
 from mcpmesh.guard.sealing import write_key_file
 
 READY_TIMEOUT = 20.0
+#: Each of these stops the mesh and its backends (SIGHUP: the terminal was closed).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -65,7 +70,7 @@ def backend_lines(env: dict[str, str]) -> list[str]:
         lines.append(f"  {'nats':<12} {env['MCPMESH_NATS_URL']}  (JetStream: sessions, audit)")
     if env.get("MCPMESH_VAULT_ADDR"):
         lines.append(
-            f"  {'vault':<12} {env['MCPMESH_VAULT_ADDR']}  (OpenBao dev server, in memory)"
+            f"  {'vault':<12} {env['MCPMESH_VAULT_ADDR']}  (OpenBao, data and unseal key in MCPMESH_WORKDIR)"
         )
     dsn = env.get("MCPMESH_PG_DSN")
     if dsn:
@@ -83,25 +88,49 @@ def client_config(urls: dict[str, str]) -> str:
 
 async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -> int:
     """Start the embedded backends, then the services; stop everything on a signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
     stack = Stack()
-    workdir = mesh_workdir()
     try:
-        await stack.start(workdir)
+        if not await _unless_stopped(stack.start(mesh_workdir()), stop):
+            print("mcpmesh up: stopped by a signal while starting", file=sys.stderr)
+            return 1
+        env = dict(stack.env)
+        if not os.environ.get("MCPMESH_STATE_KEY_FILE"):
+            # One requestState key ring for every service and replica of this mesh.
+            env["MCPMESH_STATE_KEY_FILE"] = str(write_key_file(mesh_workdir() / "state-keys.json"))
+        return await _run_services(services, host, env, stop)
     except BackendError as exc:
-        await stack.stop()
         print(f"mcpmesh up: {exc}", file=sys.stderr)
         return 1
-    env = dict(stack.env)
-    if not os.environ.get("MCPMESH_STATE_KEY_FILE"):
-        # One requestState key ring for every service and replica of this mesh.
-        env["MCPMESH_STATE_KEY_FILE"] = str(write_key_file(workdir / "state-keys.json"))
-    try:
-        return await _run_services(services, host, env)
     finally:
         await stack.stop()
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
-async def _run_services(services: list[str] | None, host: str, env: dict[str, str]) -> int:
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it); True when it finished."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
+
+
+async def _run_services(
+    services: list[str] | None, host: str, env: dict[str, str], stop: asyncio.Event
+) -> int:
     names = sorted(services or registry.available())
     unknown = [n for n in names if n not in registry.available()]
     if unknown:
@@ -109,10 +138,6 @@ async def _run_services(services: list[str] | None, host: str, env: dict[str, st
         return 2
     processes: dict[str, asyncio.subprocess.Process] = {}
     urls: dict[str, str] = {}
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
         for name in names:
             port = choose_port(name, host)
@@ -130,14 +155,9 @@ async def _run_services(services: list[str] | None, host: str, env: dict[str, st
             )
             shown = "localhost" if host in ("127.0.0.1", "::1") else host
             urls[name] = f"http://{shown}:{port}/mcp"
-        for name, process in processes.items():
-            try:
-                await wait_healthy(
-                    urls[name].removesuffix("/mcp") + "/healthz", process, READY_TIMEOUT
-                )
-            except RuntimeError as exc:
-                print(f"mcpmesh up: service {name} {exc}", file=sys.stderr)
-                return 1
+        healthy = _all_healthy(processes, urls)
+        if not await _unless_stopped(healthy, stop):
+            return 1
         print("mcpmesh is up:\n")
         for name, url in urls.items():
             print(f"  {name:<12} {url}")
@@ -159,6 +179,16 @@ async def _run_services(services: list[str] | None, host: str, env: dict[str, st
         return 0 if stopper in done else 1
     finally:
         await _stop_all(processes)
+
+
+async def _all_healthy(
+    processes: dict[str, asyncio.subprocess.Process], urls: dict[str, str]
+) -> None:
+    for name, process in processes.items():
+        try:
+            await wait_healthy(urls[name].removesuffix("/mcp") + "/healthz", process, READY_TIMEOUT)
+        except RuntimeError as exc:
+            raise BackendError(f"service {name} {exc}") from None
 
 
 async def _stop_all(processes: dict[str, asyncio.subprocess.Process]) -> None:

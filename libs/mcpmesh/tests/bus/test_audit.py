@@ -44,7 +44,8 @@ def build() -> Service:
     @service.tool()
     async def ask(ctx: Context) -> str:
         """Asks the user."""
-        return "yes" if await ctx.confirm("Go?") else "no"
+        await ctx.confirm("Go?")  # anything but a yes ends the call with "Not done"
+        return "yes"
 
     return service
 
@@ -173,7 +174,7 @@ async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -
         assert posted.status == 202
         async for event in events:
             if event.data and event.json().get("id") == 3:
-                assert event.json()["result"]["content"][0]["text"] == "no"
+                assert event.json()["result"]["content"][0]["text"].startswith("Not done")
                 break
         await asyncio.wait_for(a.bus.auditor.queue.join(), 10)
     nc = await nats.connect(bus_settings.url)
@@ -185,5 +186,5 @@ async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -
     events = [msgspec.json.decode(s.body, type=AuditEvent) for s in stored]
     assert [(e.kind, e.tool, e.outcome) for e in events] == [
         ("elicitation", "ask", "decline"),
-        ("tool", "ask", "ok"),
+        ("tool", "ask", "error"),
     ]

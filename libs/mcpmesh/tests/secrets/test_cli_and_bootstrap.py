@@ -16,7 +16,7 @@ import pytest
 
 from mcpmesh.embedded.vault import VaultServer, vault_starter
 from mcpmesh.secrets import secrets_from_env
-from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
+from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir, generate_root
 
 from .conftest import VaultKit, admin
 
@@ -162,9 +162,12 @@ async def test_mesh_starter_gives_services_approle_logins_and_hides_the_root_tok
         assert env["MCPMESH_VAULT_AUTH"] == "approle"
         assert env["MCPMESH_PG_ADMIN_DSN"] == ""
         assert server.root_token not in json.dumps(env)
-        # The root token the dev server started with (and may print) was revoked: the
-        # only root token left is the one held in memory.
-        root = server.client()
+        # The root token the set-up used is revoked once it is done...
+        with pytest.raises(hvac.exceptions.Forbidden):
+            await admin(server.client().auth.token.lookup_self)
+        # ...and no other exists: one generated now from the recovery key is the only root.
+        token = await asyncio.to_thread(generate_root, hvac.Client(url=server.addr), server.home)
+        root = hvac.Client(url=server.addr, token=token)
         accessors = (await admin(root.auth.token.list_accessors))["data"]["keys"]
         roots = []
         for accessor in accessors:
@@ -176,6 +179,9 @@ async def test_mesh_starter_gives_services_approle_logins_and_hides_the_root_tok
         log = (server.home / "bao.log").read_text()
         assert server.root_token not in log
         assert (server.home.stat().st_mode & 0o777) == 0o700
+        for key in ("unseal.key", "recovery.key"):  # the unseal material: owner-only
+            assert ((server.home / key).stat().st_mode & 0o777) == 0o600
+        assert (server.home / "unseal.key").read_bytes().hex() not in log
         operator = json.loads((server.home / "operator.json").read_text())
         assert operator["addr"] == server.addr
         provider = secrets_from_env("github", env=env)

@@ -37,8 +37,7 @@ def build(events: dict[str, Any]) -> Service[None]:
     @service.tool()
     async def delete_things(ctx: Context, args: Region) -> str:
         """Deletes after a confirmation: nothing happens before the question."""
-        if not await ctx.confirm(f"Delete everything in {args.region}?", key="go"):
-            return "kept"
+        await ctx.confirm(f"Delete everything in {args.region}?", key="go")
         events["done"].append(args.region)
         return f"deleted {args.region}"
 

@@ -8,7 +8,9 @@ Read-only is enforced by PostgreSQL, not by looking at the SQL text:
 * ``statement_timeout``/``lock_timeout``/``idle_in_transaction_session_timeout`` bound
   the time, and rows are fetched through a cursor up to the cap, so a huge result is
   never produced beyond the cap, let alone held in memory;
-* the transaction always ends in ROLLBACK, and the pool resets the session on release.
+* the transaction always ends in ROLLBACK, and the pool resets the session on release;
+* the login itself is checked (:mod:`mcpmesh_postgres.login`) before a pool serves: no
+  superuser, server-file/program/signal roles, BYPASSRLS, or ownership of what it reads.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import structlog
 from mcpmesh import ToolError
 from mcpmesh.secrets import DevSecretProvider, SecretUnavailable
 from mcpmesh_postgres.convert import arguments_for, server_settings, to_json
-from mcpmesh_postgres.pool import Credentials, CredentialSource, RotatingPool
+from mcpmesh_postgres.login import check_login
+from mcpmesh_postgres.pool import Credentials, CredentialSource, LoginCheck, RotatingPool
 from mcpmesh_postgres.settings import PostgresSettings
 
 log = structlog.get_logger("mcpmesh.postgres")
@@ -120,7 +123,16 @@ class Database:
             connect_timeout=s.connect_timeout,
             rotate_before=s.rotate_before,
             drain_timeout=s.statement_timeout + 5,
+            check=self._login_check(name, reads=read_only),
         )
+
+    def _login_check(self, pool: str, *, reads: bool) -> LoginCheck:
+        async def check(conn: asyncpg.Connection) -> None:
+            await check_login(
+                conn, pool=pool, reads=reads, allow_privileged=self.settings.allow_privileged_login
+            )
+
+        return check
 
     async def ensure_open(self) -> None:
         """Open the pools on first use, so the service starts (and says what is wrong in

@@ -23,6 +23,10 @@ from mcpmesh_postgres.convert import init_connection
 log = structlog.get_logger("mcpmesh.postgres.pool")
 
 
+class RefusedLogin(Exception):
+    """The login check refused a pool's login: the pool does not serve with it."""
+
+
 class Credentials(msgspec.Struct, frozen=True):
     """A login for the pool; ``expires_at`` (epoch seconds) is None for a static DSN."""
 
@@ -33,6 +37,9 @@ class Credentials(msgspec.Struct, frozen=True):
 
 
 CredentialSource = Callable[[], Awaitable[Credentials]]
+#: Run on a connection of every new pool before it serves a call; raises
+#: :class:`RefusedLogin` to refuse the login.
+LoginCheck = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
 class RotatingPool:
@@ -49,6 +56,7 @@ class RotatingPool:
         connect_timeout: float,
         rotate_before: float,
         drain_timeout: float,
+        check: LoginCheck | None = None,
     ) -> None:
         self.name = name
         self._dsn = dsn
@@ -58,6 +66,9 @@ class RotatingPool:
         self._connect_timeout = connect_timeout
         self._rotate_before = rotate_before
         self._drain_timeout = drain_timeout
+        self._check = check
+        #: Set when a rotation brought a login the check refused: the pool serves no more.
+        self._refused: Exception | None = None
         self._pool: asyncpg.Pool | None = None
         self._credentials: Credentials | None = None
         self._issued_at = 0.0
@@ -82,6 +93,18 @@ class RotatingPool:
         self._issued_at = time.time()
 
     async def _open(self, credentials: Credentials) -> asyncpg.Pool:
+        """A pool for ``credentials`` whose login passed the check (else closed, raises)."""
+        pool = await self._create(credentials)
+        if self._check is not None:
+            try:
+                async with pool.acquire(timeout=self._connect_timeout) as conn:
+                    await self._check(conn)
+            except BaseException:
+                pool.terminate()
+                raise
+        return pool
+
+    async def _create(self, credentials: Credentials) -> asyncpg.Pool:
         return await asyncpg.create_pool(
             self._dsn,
             user=credentials.user,
@@ -99,6 +122,8 @@ class RotatingPool:
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection of the current pool; a call that raced a swap retries on the new one."""
         for _attempt in range(3):
+            if self._refused is not None:
+                raise self._refused
             pool = self._pool
             if pool is None:
                 raise RuntimeError(f"{self.name} pool is not started")
@@ -130,6 +155,9 @@ class RotatingPool:
                 await self.rotate()
             except asyncio.CancelledError:
                 raise
+            except RefusedLogin as exc:
+                await self._refuse(exc)
+                return  # a refused login is not retried
             except Exception as exc:
                 log.warning("credential_rotation_failed", pool=self.name, error=str(exc))
                 await asyncio.sleep(1.0)
@@ -154,6 +182,15 @@ class RotatingPool:
             self._draining.add(task)
             task.add_done_callback(self._draining.discard)
         return True
+
+    async def _refuse(self, exc: Exception) -> None:
+        """A rotation brought a login the check refuses: stop serving rather than keep
+        going on credentials that are about to expire, or on the refused ones."""
+        log.error("credentials_refused", pool=self.name, error=str(exc))
+        self._refused = exc
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await self._drain(pool)
 
     async def _drain(self, pool: asyncpg.Pool) -> None:
         """Close a replaced pool once its in-flight calls are done (bounded wait)."""

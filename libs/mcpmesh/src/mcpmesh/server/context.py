@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+import jsonschema_rs
 import msgspec
 
 from mcpmesh.auth.principal import Principal
@@ -43,7 +44,7 @@ from mcpmesh.protocol.v2026 import ElicitInput, RootsInput, SamplingInput
 from mcpmesh.secrets.provider import SecretProvider
 from mcpmesh.server.mrtr import AnswerBook, InputRequired
 from mcpmesh.server.results import ToolError
-from mcpmesh.server.schema import object_schema
+from mcpmesh.server.schema import input_schema
 
 StateT = TypeVar("StateT")
 _LEVEL_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
@@ -60,6 +61,16 @@ class SamplingUnavailable(ToolError):
 
 class ClientRequestError(ToolError):
     """The client answered a server→client request with an error, or not in time."""
+
+
+class ConfirmationDeclined(ToolError):
+    """The user did not say yes to an action, so it was not done.
+
+    Raised by :meth:`Context.confirm`; like any :class:`ToolError` the library renders it
+    as the tool's result, so every service answers a declined, cancelled, unanswered or
+    not-quite-yes confirmation the same way: ``isError: true`` and this message (the
+    model must not take the action as done).
+    """
 
 
 class Channel(Protocol):
@@ -316,7 +327,9 @@ class Context(Generic[StateT]):
         """Ask the user for structured input (form-mode ``elicitation/create``).
 
         ``schema`` is a flat object schema of primitives, or a Struct type to derive it
-        from. The answer's ``action`` is ``accept``, ``decline`` or ``cancel``. ``key``
+        from. The answer's ``action`` is ``accept``, ``decline`` or ``cancel``; an accepted
+        answer's content has been checked against ``schema`` (a mismatch raises
+        :class:`ClientRequestError`: a client's form is input like any other). ``key``
         names the question on the 2026 wire (its ``inputRequests`` key).
         """
         if self.answers is None and (
@@ -327,7 +340,7 @@ class Context(Generic[StateT]):
                 "This tool needs to ask you a question, but the client did not declare the "
                 "elicitation capability. Use a client that supports MCP elicitation."
             )
-        requested = schema if isinstance(schema, dict) else object_schema(schema)
+        requested = schema if isinstance(schema, dict) else input_schema(schema)
         params = ElicitParams(message=message, requested_schema=requested)
         started = time.perf_counter()
         outcome = "failed"
@@ -338,6 +351,9 @@ class Context(Generic[StateT]):
             else:
                 raw = await self._ask("elicitation/create", params, timeout)
                 answer = _decode_reply(raw, ElicitResult, "elicitation/create")
+            if answer.action == "accept":
+                outcome = "invalid answer"
+                _check_answer(answer.content, requested)
             outcome = answer.action
             return answer
         except InputRequired:
@@ -357,8 +373,16 @@ class Context(Generic[StateT]):
 
     async def confirm(
         self, message: str, *, timeout: float | None = None, key: str | None = None
-    ) -> bool:
-        """Ask the user to allow an action; ``True`` only on an explicit yes."""
+    ) -> None:
+        """Ask the user to allow an action; returns only on an explicit yes.
+
+        Yes is ``action: accept`` with ``confirm`` the JSON boolean ``true``. Anything
+        else — decline, cancel, ``{"confirm": false}``, ``"true"``/``"no"``/``1``, no
+        field, a malformed or late answer — raises :class:`ConfirmationDeclined`, which
+        the library renders as the one "not done" result. So a handler writes
+        ``await ctx.confirm(question)`` and then acts; it cannot forget to check.
+        ``key`` names the question on the 2026 wire (its ``inputRequests`` key).
+        """
         try:
             answer = await self.elicit(message, _CONFIRM_SCHEMA, timeout=timeout, key=key)
         except ClientCapabilityError:
@@ -366,7 +390,18 @@ class Context(Generic[StateT]):
                 "This action needs your confirmation, but the client cannot ask for it "
                 "(no elicitation capability), so nothing was done."
             ) from None
-        return answer.action == "accept" and bool((answer.content or {}).get("confirm"))
+        except ClientRequestError as exc:
+            reason = str(exc).rstrip(".")
+            raise ConfirmationDeclined(f"Not done: {reason}. Nothing was changed.") from None
+        if answer.action != "accept":
+            reason = "declined" if answer.action == "decline" else "cancelled"
+            raise ConfirmationDeclined(
+                f"Not done: the user {reason} the confirmation. Nothing was changed."
+            )
+        if (answer.content or {}).get("confirm") is not True:
+            raise ConfirmationDeclined(
+                "Not done: the user did not tick the confirmation. Nothing was changed."
+            )
 
     async def list_roots(
         self, *, timeout: float | None = None, key: str | None = None
@@ -399,6 +434,17 @@ class Context(Generic[StateT]):
         """True once the client cancelled this request (the handler task is cancelling)."""
         task = asyncio.current_task()
         return task is not None and task.cancelling() > 0
+
+
+def _check_answer(content: dict[str, Any] | None, schema: dict[str, Any]) -> None:
+    """An accepted elicitation answer must fit the schema that was asked for."""
+    error = next(iter(jsonschema_rs.validator_for(schema).iter_errors(content or {})), None)
+    if error is not None:
+        where = "/".join(str(part) for part in error.instance_path) or "the answer"
+        raise ClientRequestError(
+            f"The client's answer does not fit the form that was asked for ({where}: "
+            f"{error.message})."
+        )
 
 
 def _decode_reply(raw: msgspec.Raw, type_: type, method: str) -> Any:

