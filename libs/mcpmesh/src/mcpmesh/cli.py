@@ -107,6 +107,18 @@ def _audit(args: argparse.Namespace) -> int:
         return 2
 
 
+def _state_key_file(args: argparse.Namespace) -> int:
+    from mcpmesh.guard.sealing import write_key_file
+
+    try:
+        path = write_key_file(args.path)
+    except (OSError, ValueError) as exc:
+        print(f"mcpmesh state-key-file: {exc}", file=sys.stderr)
+        return 2
+    print(f"requestState key ring: {path}", file=sys.stderr)
+    return 0
+
+
 def _add_audit(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
@@ -170,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     secrets_set.add_argument("--principal", help="store it for this principal only")
     secrets_set.set_defaults(run=_secrets_set)
     _add_audit(commands)
+    state_key = commands.add_parser(
+        "state-key-file",
+        help="write the requestState key ring every replica shares",
+        description="Write a requestState key ring (one random AES-256 key, mode 600) at "
+        "PATH unless a valid one is there: what MCPMESH_STATE_KEY_FILE names. Every replica "
+        "of the mesh needs the same file (2026-07-28 multi round-trip requests).",
+    )
+    state_key.add_argument("path", help="where, e.g. /run/secrets/mcpmesh/state-keys.json")
+    state_key.set_defaults(run=_state_key_file)
     new = commands.add_parser(
         "new-service",
         help="create a service from the template",
