@@ -58,6 +58,16 @@ def build(events: dict[str, Any]) -> Service[None]:
             raise
         return "never"
 
+    @service.resource_template("note://{name}", mime_type="text/plain")
+    async def note(ctx: Context, uri: str, name: str) -> str:
+        """A note the user dictates (MRTR on resources/read)."""
+        answer = await ctx.elicit(
+            f"Text of {name}?",
+            {"type": "object", "properties": {"text": {"type": "string"}}},
+            key="text",
+        )
+        return (answer.content or {}).get("text", "")
+
     @service.tool(read_only=True)
     async def change_tools(ctx: Context) -> str:
         await service.notify_list_changed("tools")
@@ -257,3 +267,20 @@ async def test_discover_says_what_the_server_speaks(
     assert result["supportedVersions"][0] == "2026-07-28"
     assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "wire"
     assert result["cacheScope"] == "public" and result["ttlMs"] > 0
+
+
+async def test_resources_read_asks_through_input_required_too(
+    http: aiohttp.ClientSession, running: RunningService[None]
+) -> None:
+    modern = client(http, running, elicitation={})
+    first = (await modern.call("resources/read", {"uri": "note://todo"}))["result"]
+    assert first["resultType"] == "input_required" and "ttlMs" not in first
+    retry = {
+        "uri": "note://todo",
+        "inputResponses": {"text": {"action": "accept", "content": {"text": "buy milk"}}},
+        "requestState": first["requestState"],
+    }
+    done = (await modern.call("resources/read", retry))["result"]
+    assert done["resultType"] == "complete" and done["contents"][0]["text"] == "buy milk"
+    missing = await modern.call("resources/read", {"uri": "nothing://here"})
+    assert missing["error"]["code"] == -32602  # resource not found, 2026 code (SEP-2164)
