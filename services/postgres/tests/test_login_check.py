@@ -99,7 +99,7 @@ async def test_the_write_login_may_own_what_its_ddl_created(pg: Pg, role: MakeRo
     )
     settings = pg_settings(
         pg.cluster.dsn(reader, reader_password, "demo"),
-        read_write=True,
+        write=True,
         write_dsn=pg.cluster.dsn(writer, writer_password, "demo"),
     )
     db = Database(settings, None)

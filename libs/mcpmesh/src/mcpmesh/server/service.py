@@ -155,6 +155,7 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: None = None,
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None: ...
 
     @overload
@@ -169,6 +170,7 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: Lifespan[StateT],
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None: ...
 
     def __init__(
@@ -182,8 +184,13 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: Lifespan[StateT] | None = None,
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None:
         self.name = name
+        #: Holds no credentials and may serve any address without authentication (the
+        #: conformance fixture); every other service refuses a non-loopback address
+        #: without ``MCPMESH_AUTH_ISSUERS`` unless the operator opts out.
+        self.public = public
         self.info = Implementation(name=name, version=version, title=title, icons=icons)
         self.instructions = instructions
         self.settings = settings or ServerSettings()
