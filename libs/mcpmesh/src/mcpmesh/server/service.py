@@ -548,9 +548,9 @@ class Service(Generic[StateT]):
         return method in self._methods and versions.method_exists(method, version)
 
     def cache_hints(self, method: str) -> CacheHints:
-        """``ttlMs``/``cacheScope`` of a cacheable 2026 result. Lists may be trimmed per
-        caller one day (authorization), so they are ``private``; the discover result is
-        the same for everyone. A list change is announced on ``subscriptions/listen``."""
+        """``ttlMs``/``cacheScope`` of a cacheable 2026 result. Lists are ``private``
+        (``tools/list`` is trimmed to the caller's scopes); the discover result is the same
+        for everyone. A list change is announced on ``subscriptions/listen``."""
         if method == "server/discover":
             return CacheHints(ttl_ms=300_000, cache_scope="public")
         if method == "resources/read":
