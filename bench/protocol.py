@@ -137,6 +137,13 @@ def start(kind: str) -> tuple[subprocess.Popen, str, float]:
             time.sleep(0.01)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (``/proc/<pid>/stat``): per-call cost that a
+    busy, shared machine does not blur the way it blurs calls/s."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -167,6 +174,7 @@ def run_wrk(
         check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     bad = int(re.search(r"^BAD (\d+)", output, re.M).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
@@ -174,7 +182,18 @@ def run_wrk(
         "p50_ms": float(re.search(r"^P50 ([\d.]+)", output, re.M).group(1)) / 1000,
         "p99_ms": float(re.search(r"^P99 ([\d.]+)", output, re.M).group(1)) / 1000,
         "bad": bad + (int(non2xx.group(1)) if non2xx else 0),
+        "requests": requests,
     }
+
+
+def run_measured(
+    pid: int, url: str, session: str, version: str, connections: int, script: Path
+) -> dict[str, float]:
+    """One wrk run, plus the server's CPU microseconds per call during it."""
+    before = cpu_seconds(pid)
+    run = run_wrk(url, session, version, connections, script)
+    run["cpu_us"] = (cpu_seconds(pid) - before) / max(1, run["requests"]) * 1e6
+    return run
 
 
 def measure(kind: str, script: Path, modern_script: Path | None = None) -> dict:
@@ -183,9 +202,10 @@ def measure(kind: str, script: Path, modern_script: Path | None = None) -> dict:
         time.sleep(0.5)
         idle = rss_mb(process.pid)
         session, version = open_session(url)
-        runs = {c: run_wrk(url, session, version, c, script) for c in CONCURRENCY}
+        pid = process.pid
+        runs = {c: run_measured(pid, url, session, version, c, script) for c in CONCURRENCY}
         modern = (
-            {c: run_wrk(url, "", "", c, modern_script) for c in CONCURRENCY}
+            {c: run_measured(pid, url, "", "", c, modern_script) for c in CONCURRENCY}
             if modern_script is not None
             else None
         )
@@ -211,11 +231,15 @@ def main() -> int:
     print(f"tools/call echo, {DURATION_S} s per run, wrk on loopback, {os.cpu_count()} cores\n")
     rows = [(kind, result["runs"]) for kind, result in results.items()]
     rows.insert(1, ("mcpmesh 2026-07-28", results["mcpmesh"]["modern"]))
-    print(f"{'server':<19} {'c':>3} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'server':<19} {'c':>3} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU us/call':>12} {'errors':>7}"
+    )
     for kind, runs in rows:
         for c, run in runs.items():
             print(
-                f"{kind:<19} {c:>3} {run['rps']:>10.0f} {run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} {run['bad']:>7}"
+                f"{kind:<19} {c:>3} {run['rps']:>10.0f} {run['p50_ms']:>8.3f} "
+                f"{run['p99_ms']:>8.3f} {run['cpu_us']:>12.0f} {run['bad']:>7}"
             )
     for kind, result in results.items():
         print(f"{kind:<9} ready {result['ready_s']:.2f} s, idle RSS {result['idle_rss_mb']:.1f} MB")

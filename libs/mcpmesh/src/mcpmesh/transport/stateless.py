@@ -87,6 +87,7 @@ _KEEPALIVE_SECONDS = 25.0
 #: How often a JSON-mode request looks whether its client is still connected.
 _DISCONNECT_POLL_SECONDS = 0.5
 _LISTENER_QUEUE = 256
+_ENVELOPE_KEY = web.RequestKey("mcp_envelope", RequestEnvelope)
 
 
 def is_modern(http: web.Request, message: Message, body: bytes) -> bool:
@@ -98,9 +99,12 @@ def is_modern(http: web.Request, message: Message, body: bytes) -> bool:
             return False
         return request_era(http.headers, None) is Era.MODERN
     try:
-        meta = decode_envelope(message.params).meta
+        envelope = decode_envelope(message.params)
     except WireError:
-        meta = msgspec.UNSET
+        meta: Any = msgspec.UNSET
+    else:
+        http[_ENVELOPE_KEY] = envelope  # decoded once: the checks below reuse it
+        meta = envelope.meta
     return request_era(http.headers, None if isinstance(meta, UnsetType) else meta) is Era.MODERN
 
 
@@ -317,7 +321,7 @@ def _check(
 ) -> tuple[RequestEnvelope, ModernRequest]:
     """Every pre-dispatch rule of the 2026 wire, in order; raises McpError."""
     method = str(message.method)
-    envelope = decode_envelope(message.params)
+    envelope = http.get(_ENVELOPE_KEY) or decode_envelope(message.params)
     header = single_header(http.headers, VERSION_HEADER)
     if isinstance(envelope.meta, UnsetType) and header and not versions.is_modern(header):
         # A version we do not speak, from a client that sent no 2026 _meta (a session
