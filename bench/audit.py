@@ -35,6 +35,7 @@ from mcpmesh.bus.audit import (
 )
 from mcpmesh.embedded.nats import start_nats
 from mcpmesh.embedded.process import free_port
+from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.protocol.session import SessionState
 
 SECONDS = int(os.environ.get("BENCH_AUDIT_SECONDS", "60" if "--long" in sys.argv else "15"))
@@ -78,10 +79,11 @@ end
 """
 
 
-def start_replica(nats_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
+def start_replica(nats_url: str | None, key_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "MCPMESH_LOG_LEVEL": "warning", "MCPMESH_NATS_PREFIX": PREFIX}
     env["MCPMESH_NATS_URL"] = nats_url or ""
+    env["MCPMESH_STATE_KEY_FILE"] = str(key_file)  # replicas share the requestState key
     process = subprocess.Popen(
         [sys.executable, "-m", "mcpmesh", "serve", "fixture", "--port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -164,7 +166,8 @@ async def count_stored(url: str) -> tuple[int, int, bool, list[str]]:
 
 
 def one_run(nats_url: str | None, script: Path) -> dict[str, int]:
-    replicas = [start_replica(nats_url) for _ in range(REPLICAS)]
+    key_file = write_key_file(script.parent / "state-keys.json")
+    replicas = [start_replica(nats_url, key_file) for _ in range(REPLICAS)]
     try:
         if nats_url:  # one session, shared by every replica through the bus
             shared = wait_session(replicas[0][1], replicas[0][0])

@@ -229,3 +229,17 @@ def test_dashboard_queries_only_metrics_the_library_exports() -> None:
         )
     )
     assert used <= exported | gauges, used - exported - gauges
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_reads_the_one_state_key_ring_the_bootstrap_writes(
+    model: dict, name: str
+) -> None:
+    """Replicas share the requestState key ring (2026-07-28 MRTR), or each would refuse
+    the others' retries; the services refuse to start with the bus on and none."""
+    service = model["services"][name]
+    mount = next(v for v in service["volumes"] if v.get("source") == "approle")
+    assert service["environment"]["MCPMESH_STATE_KEY_FILE"] == mount["target"] + "/state-keys.json"
+    script = "\n".join(model["services"]["vault-bootstrap"]["command"])
+    assert "mcpmesh state-key-file /data/.admin/state-keys.json" in script
+    assert 'cp /data/.admin/state-keys.json "/data/$$service/state-keys.json"' in script

@@ -121,6 +121,13 @@ def test_each_service_has_its_full_set(rendered: dict[str, list[dict]], name: st
     ]
     assert pod["serviceAccountName"] == full
     assert pod["automountServiceAccountToken"] is False
+    # The requestState key ring every replica shares, beside the Vault token.
+    (projected,) = [v["projected"] for v in pod["volumes"] if v["name"] == "vault-token"]
+    secrets = [source["secret"] for source in projected["sources"] if "secret" in source]
+    assert secrets == [
+        {"name": "mcpmesh-state-keys", "items": [{"key": "keys.json", "path": "state-keys.json"}]}
+    ]
+    assert projected["defaultMode"] == 0o400
     labels = deployment["spec"]["selector"]["matchLabels"]
 
     service = objects(rendered, "Service")[full]

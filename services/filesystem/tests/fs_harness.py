@@ -13,7 +13,7 @@ from mcp import ClientSession, types
 
 from mcpmesh import Service
 from mcpmesh.config import ServerSettings
-from mcpmesh.testing import sdk_session, serve_in_background, text_of
+from mcpmesh.testing import sdk_client, sdk_session, serve_in_background, text_of
 from mcpmesh_filesystem.service import Filesystem, create
 from mcpmesh_filesystem.settings import FilesystemSettings
 
@@ -88,13 +88,24 @@ async def connect(
     *,
     client_roots: list[str] | None = None,
     messages: list[Any] | None = None,
-) -> AsyncIterator[ClientSession]:
-    """Serve ``app`` on loopback (the real aiohttp stack) and open one session to it."""
-    async with (
-        serve_in_background(app) as running,
-        open_session(running.url, client_roots=client_roots, messages=messages) as session,
-    ):
-        yield session
+    modern: bool = False,
+) -> AsyncIterator[Any]:
+    """Serve ``app`` on loopback (the real aiohttp stack) and open one session to it
+    (``modern``: the SDK's 2026-07-28 ``Client``, whose roots answer MRTR rounds)."""
+    async with serve_in_background(app) as running:
+        if not modern:
+            async with open_session(
+                running.url, client_roots=client_roots, messages=messages
+            ) as session:
+                yield session
+            return
+
+        async def list_roots(context: Any) -> types.ListRootsResult:
+            return types.ListRootsResult(roots=[types.Root(uri=u) for u in client_roots or []])
+
+        roots = list_roots if client_roots is not None else None
+        async with sdk_client(running.url, roots=roots) as client:
+            yield client
 
 
 async def ok(session: ClientSession, tool: str, arguments: dict[str, Any]) -> Any:

@@ -37,7 +37,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (SettingsError, LookupError) as exc:
         print(f"mcpmesh serve: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(service, settings))
+    try:
+        asyncio.run(serve(service, settings))
+    except SettingsError as exc:  # a misconfiguration found while wiring the app
+        print(f"mcpmesh serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -130,6 +134,18 @@ def _audit(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"mcpmesh audit: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+
+
+def _state_key_file(args: argparse.Namespace) -> int:
+    from mcpmesh.guard.sealing import write_key_file
+
+    try:
+        path = write_key_file(args.path)
+    except (OSError, ValueError) as exc:
+        print(f"mcpmesh state-key-file: {exc}", file=sys.stderr)
+        return 2
+    print(f"requestState key ring: {path}", file=sys.stderr)
+    return 0
 
 
 def _add_audit(commands: argparse._SubParsersAction) -> None:
@@ -229,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     secrets_set.set_defaults(run=_secrets_set)
     add_secret_actions(secrets_commands)
     _add_audit(commands)
+    state_key = commands.add_parser(
+        "state-key-file",
+        help="write the requestState key ring every replica shares",
+        description="Write a requestState key ring (one random AES-256 key, mode 600) at "
+        "PATH unless a valid one is there: what MCPMESH_STATE_KEY_FILE names. Every replica "
+        "of the mesh needs the same file (2026-07-28 multi round-trip requests).",
+    )
+    state_key.add_argument("path", help="where, e.g. /run/secrets/mcpmesh/state-keys.json")
+    state_key.set_defaults(run=_state_key_file)
     add_status(commands)
     add_tools(commands)
     new = commands.add_parser(

@@ -29,6 +29,7 @@ from mcpmesh.commands.status import state_path, write_state
 from mcpmesh.embedded import mesh_workdir
 from mcpmesh.embedded.process import BackendError, free_port
 from mcpmesh.embedded.stack import Stack
+from mcpmesh.guard.sealing import write_key_file
 
 READY_TIMEOUT = 20.0
 #: Each of these stops the mesh and its backends (SIGHUP: the terminal was closed).
@@ -114,9 +115,11 @@ async def run_mesh(
         if not await _unless_stopped(stack.start(mesh_workdir()), stop):
             print("mcpmesh up: stopped by a signal while starting", file=sys.stderr)
             return 1
-        return await _run_services(
-            services, host, stack.env, stop, ServiceLogs(mesh_workdir(), logs)
-        )
+        env = dict(stack.env)
+        if not os.environ.get("MCPMESH_STATE_KEY_FILE"):
+            # One requestState key ring for every service and replica of this mesh.
+            env["MCPMESH_STATE_KEY_FILE"] = str(write_key_file(mesh_workdir() / "state-keys.json"))
+        return await _run_services(services, host, env, stop, ServiceLogs(mesh_workdir(), logs))
     except BackendError as exc:
         print(f"mcpmesh up: {exc}", file=sys.stderr)
         return 1

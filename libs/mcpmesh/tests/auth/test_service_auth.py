@@ -564,3 +564,45 @@ async def test_a_handed_in_authenticator_gets_scopes_and_metadata_too(
         assert (await reader.initialize()).status == 200
         assert (await reader.call_tool("write_thing", {"text": "x"})).status == 403
     assert ran == []
+
+
+# ------------------------------------------------------------ the 2026-07-28 wire
+
+
+def build_asking(ran: list[str]) -> Service:
+    service = Service("github", version="0")
+
+    @service.tool(read_only=True)
+    async def confirm_thing(ctx: Context) -> str:
+        """Asks before it acts (MRTR on the 2026 wire)."""
+        await ctx.confirm("Go?", key="go")
+        ran.append("confirm_thing")
+        return "done"
+
+    return service
+
+
+async def test_on_the_2026_wire_the_token_is_checked_and_binds_the_sealed_state(
+    authserver: AuthServer, tokens: dict[str, str], ran: list[str]
+) -> None:
+    from mcpmesh.testing import StatelessClient
+
+    auth = AuthSettings(issuers=[authserver.issuer], resource=GITHUB)
+    yes = {"go": {"action": "accept", "content": {"confirm": True}}}
+    call = {"name": "confirm_thing", "arguments": {}}
+    async with serving(build_asking(ran), auth) as (url, _app), aiohttp.ClientSession() as http:
+
+        def as_(who: str | None) -> StatelessClient:
+            headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
+            return StatelessClient(http, url, {"elicitation": {}}, headers=headers)
+
+        anonymous = await as_(None).post("tools/call", call)
+        assert anonymous.status == 401 and "resource_metadata=" in challenge(anonymous)
+        first = (await as_("alice").call("tools/call", call))["result"]
+        assert first["resultType"] == "input_required" and ran == []
+        stolen = {**call, "inputResponses": yes, "requestState": first["requestState"]}
+        refused = await as_("bob").call("tools/call", stolen)
+        assert refused["error"]["code"] == -32602
+        assert "another principal" in refused["error"]["message"] and ran == []
+        done = (await as_("alice").call("tools/call", stolen))["result"]
+        assert done["content"][0]["text"] == "done" and ran == ["confirm_thing"]

@@ -17,6 +17,7 @@ from mcpmesh.auth import AuthSettings
 from mcpmesh.bus.settings import BusSettings
 from mcpmesh.embedded.authserver import AuthServer
 from mcpmesh.embedded.nats import NatsServer, start_nats
+from mcpmesh.guard.sealing import SealSettings, write_key_file
 
 from .conftest import (
     GITHUB,
@@ -41,16 +42,17 @@ async def nats(as_workdir: Path) -> AsyncIterator[NatsServer]:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def replicas(
-    authserver: AuthServer, nats: NatsServer, request: pytest.FixtureRequest
+    authserver: AuthServer, nats: NatsServer, request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[str, str, list[str]]]:
     auth = AuthSettings(issuers=[authserver.issuer], resource=GITHUB)
     bus = BusSettings(
         url=nats.url, prefix=f"auth{abs(hash(request.node.name)) % 10_000}", request_timeout=2.0
     )
     ran: list[str] = []
+    seal = SealSettings(key_file=str(write_key_file(tmp_path / "state-keys.json")))
     async with (
-        serving(build(ran), auth, bus=bus) as (first, _),
-        serving(build(ran), auth, bus=bus) as (second, _),
+        serving(build(ran), auth, bus=bus, seal=seal) as (first, _),
+        serving(build(ran), auth, bus=bus, seal=seal) as (second, _),
     ):
         yield first, second, ran
 

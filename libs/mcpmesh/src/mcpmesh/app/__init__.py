@@ -28,6 +28,7 @@ from mcpmesh.auth.metadata import metadata_paths
 from mcpmesh.auth.settings import AuthSettings, exposure_warning
 from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings, SettingsError, load_settings
+from mcpmesh.guard.sealing import STATE_PREFIX, SealSettings, StateSealer
 from mcpmesh.obs.settings import OBS_PREFIX, ObsSettings
 from mcpmesh.secrets.provider import CheckpointSigner
 from mcpmesh.secrets.settings import CallerCredentialSettings, service_prefix
@@ -79,10 +80,29 @@ class _Wiring:
         self.replay: ReplayCache | None = None
 
 
+def state_sealer(seal: SealSettings, *, replicated: bool) -> StateSealer:
+    """The ``requestState`` sealer. Several replicas (the bus on) without a shared key
+    ring would refuse each other's retries at random: a misconfiguration, refused here."""
+    if replicated and not seal.key_file:
+        raise SettingsError(
+            "MCPMESH_STATE_KEY_FILE is required when MCPMESH_NATS_URL is set: every replica "
+            "must open the requestState the others seal (2026-07-28 multi round-trip "
+            "requests). `mcpmesh up` writes one; see the library README."
+        )
+    try:
+        return StateSealer.from_settings(seal)
+    except ValueError as exc:  # KeyRingError: unreadable, malformed, readable by others
+        raise SettingsError(f"MCPMESH_STATE_KEY_FILE: {exc}") from None
+
+
 def _wire(
-    service: Service[Any], bus: BusSettings, sampling: SamplingSettings, auth: AuthSettings
+    service: Service[Any],
+    bus: BusSettings,
+    sampling: SamplingSettings,
+    auth: AuthSettings,
+    sealer: StateSealer,
 ) -> _Wiring:
-    """The default chain (audit → redaction → sampling policy) and the bus, from settings."""
+    """The default chain (MRTR → audit → redaction → sampling policy) and the bus."""
     wiring = _Wiring()
     if bus.url:
         from mcpmesh.bus.wiring import connect_bus  # nats-py only when the bus is on
@@ -91,7 +111,12 @@ def _wire(
         provider = service.secrets
         signer = provider.sign_checkpoint if isinstance(provider, CheckpointSigner) else None
         connected = connect_bus(service.name, bus, sampling, signer=signer, replay_window=window)
-        wiring.middleware = [connected.audit, entries.redact_results, connected.sampling]
+        wiring.middleware = [
+            entries.mrtr(sealer),
+            connected.audit,
+            entries.redact_results,
+            connected.sampling,
+        ]
         wiring.readiness.update(connected.readiness)
         wiring.cluster = connected.bus
         wiring.replay = connected.replay if auth.enabled else None
@@ -99,7 +124,7 @@ def _wire(
         from mcpmesh.bus.policy import local_sampling
 
         sampling_entry, backend = local_sampling(sampling)
-        wiring.middleware = [entries.redact_results, sampling_entry]
+        wiring.middleware = [entries.mrtr(sealer), entries.redact_results, sampling_entry]
         if backend is not None:
             wiring.closables.append(backend)
     return wiring
@@ -181,20 +206,22 @@ def create_app(
     authenticator: Authenticator | None = None,
     auth: AuthSettings | None = None,
     observe: Observability | None = None,
+    seal: SealSettings | None = None,
 ) -> web.Application:
-    """The service's application. ``bus``/``sampling``/``auth`` default to
-    ``MCPMESH_NATS_…``, ``MCPMESH_SAMPLING_…`` and ``MCPMESH_AUTH_…``; without a NATS URL
-    it is one replica, fully in-process.
+    """The service's application. ``bus``/``sampling``/``auth``/``seal`` default to
+    ``MCPMESH_NATS_…``, ``MCPMESH_SAMPLING_…``, ``MCPMESH_AUTH_…`` and ``MCPMESH_STATE_…``;
+    without a NATS URL it is one replica, fully in-process.
 
     With ``MCPMESH_AUTH_ISSUERS`` set the app checks every request's token (an
     :class:`mcpmesh.auth.Authenticator` for the service's scopes, started and closed with
     the app) and serves the RFC 9728 metadata; ``authenticator`` replaces that checker.
     Without either, a service that is not ``public`` refuses (``SettingsError``) to serve
-    a non-loopback host unless ``MCPMESH_AUTH_ALLOW_UNAUTHENTICATED`` is set.
+    a non-loopback host unless ``MCPMESH_AUTH_ALLOW_UNAUTHENTICATED`` is set. With the bus
+    on and no ``MCPMESH_STATE_KEY_FILE`` it refuses too (replicas must share the key).
 
-    ``middleware`` replaces the default chain (audit when the bus is on, result
-    redaction, the sampling policy); authorization (scopes) and the caller's credential
-    view always come first. ``observe`` (default from ``MCPMESH_METRICS``/
+    ``middleware`` replaces the default chain (MRTR for the 2026 wire, audit when the bus
+    is on, result redaction, the sampling policy); authorization (scopes) and the caller's
+    credential view always come first. ``observe`` (default from ``MCPMESH_METRICS``/
     ``MCPMESH_CALL_LOG``/tracing settings) puts ``/metrics``, the call log and the request
     span before all of them.
     """
@@ -206,7 +233,9 @@ def create_app(
     auth = (auth if auth is not None else load_settings(AuthSettings, AUTH_PREFIX)).checked()
     if authenticator is None:
         _refuse_exposure(service, settings.host, auth)
-    wiring = _wire(service, bus, sampling, auth)
+    seal = seal if seal is not None else load_settings(SealSettings, STATE_PREFIX)
+    sealer = state_sealer(seal, replicated=bool(bus.url))
+    wiring = _wire(service, bus, sampling, auth, sealer)
     checker: TokenAuthenticator | None = None
     if authenticator is None and auth.enabled:
         checker = _token_authenticator(service, auth, wiring.replay)

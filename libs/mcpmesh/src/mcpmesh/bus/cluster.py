@@ -171,6 +171,7 @@ class Bus:
         await self.nc.subscribe(f"{own}.response", cb=self._on_response)
         await self.nc.subscribe(f"{own}.ping", cb=self._on_ping)
         await self.nc.subscribe(f"{self.base}.cancel", cb=self._on_cancel)
+        await self.nc.subscribe(f"{self.base}.changed", cb=self._on_changed)
 
     def stopping_streams(self) -> None:
         self.stopping.set()
@@ -297,6 +298,18 @@ class Bus:
             return
         if self.endpoint is not None and self.endpoint.cancel_local(session_id, request_id):
             log.info("cancelled_by_peer", session=session_id[:8], request=request_id)
+
+    async def publish_change(self, method: str, uri: str | None) -> None:
+        self._check()
+        await self.nc.publish(f"{self.base}.changed", msgspec.msgpack.encode((method, uri)))
+
+    async def _on_changed(self, msg: Msg) -> None:
+        try:
+            method, uri = msgspec.msgpack.decode(msg.data, type=tuple[str, str | None])
+        except msgspec.DecodeError:
+            return
+        if self.endpoint is not None:
+            self.endpoint.deliver_change(method, uri)
 
     async def replica_alive(self, replica_id: str) -> bool:
         try:

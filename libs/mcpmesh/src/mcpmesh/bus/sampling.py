@@ -25,7 +25,7 @@ from nats.js.kv import KeyValue
 from mcpmesh.bus.policy import LlmBackend, LlmError, SamplingRefused
 from mcpmesh.obs import tracing
 from mcpmesh.protocol.types import CreateMessageParams, CreateMessageResult
-from mcpmesh.server.context import Context
+from mcpmesh.server.context import Context, SamplingUnavailable
 
 
 class KvRateLimiter:
@@ -116,6 +116,10 @@ class SamplingBroker:
         await msg.respond(msgspec.msgpack.encode(reply))
 
 
+class NoBroker(SamplingRefused, SamplingUnavailable):
+    """No sampling broker answers on the bus."""
+
+
 class BusSampler:
     """``service.sampling_fallback`` when the bus is on: ask whichever broker is free."""
 
@@ -142,7 +146,7 @@ class BusSampler:
                     headers=tracing.current_traceparent() or None,
                 )
         except NoRespondersError:
-            raise SamplingRefused(
+            raise NoBroker(
                 "The client cannot sample and no sampling broker is running: configure an "
                 "LLM backend (MCPMESH_SAMPLING_LLM_URL) or use a client that supports MCP "
                 "sampling."

@@ -274,6 +274,10 @@ class CallToolParams(Base):
     #: Raw JSON, decoded by the tool into its own arguments type.
     arguments: Raw = _NO_ARGUMENTS
     meta: RequestMeta | None = field(default=None, name="_meta")
+    #: 2026-07-28 MRTR retry: the client's answers, keyed like the questions they answer.
+    input_responses: dict[str, Raw] | None = None
+    #: 2026-07-28 MRTR retry: the sealed state of the previous round, echoed back.
+    request_state: str | None = None
 
 
 class CallToolResult(Base):
@@ -322,6 +326,9 @@ class UriParams(Base):
 
     uri: str
     meta: RequestMeta | None = field(default=None, name="_meta")
+    #: 2026-07-28 MRTR retry of resources/read (see :class:`CallToolParams`).
+    input_responses: dict[str, Raw] | None = None
+    request_state: str | None = None
 
 
 class ReadResourceResult(Base):
@@ -355,6 +362,9 @@ class GetPromptParams(Base):
     name: str
     arguments: dict[str, str] | None = None
     meta: RequestMeta | None = field(default=None, name="_meta")
+    #: 2026-07-28 MRTR retry of prompts/get (see :class:`CallToolParams`).
+    input_responses: dict[str, Raw] | None = None
+    request_state: str | None = None
 
 
 class PromptMessage(Base):

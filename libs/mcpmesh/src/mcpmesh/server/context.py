@@ -8,6 +8,7 @@ The transport supplies a :class:`Channel` that knows where this request's messag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
@@ -39,7 +40,9 @@ from mcpmesh.protocol.types import (
     SamplingMessage,
     TextContent,
 )
+from mcpmesh.protocol.v2026 import ElicitInput, RootsInput, SamplingInput
 from mcpmesh.secrets.provider import CredentialKind, SecretProvider
+from mcpmesh.server.mrtr import AnswerBook, InputRequired
 from mcpmesh.server.results import ToolError
 from mcpmesh.server.schema import input_schema
 
@@ -49,6 +52,11 @@ _LEVEL_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 class ClientCapabilityError(ToolError):
     """The client did not declare what a server→client request needs."""
+
+
+class SamplingUnavailable(ToolError):
+    """The sampling fallback has no backend to reach (no broker runs anywhere). On the
+    2026 wire the question then goes to the client, which needs the sampling capability."""
 
 
 class ClientRequestError(ToolError):
@@ -130,6 +138,7 @@ class Context(Generic[StateT]):
 
     __slots__ = (
         "_channel",
+        "answers",
         "audit_hook",
         "credential",
         "method",
@@ -180,6 +189,9 @@ class Context(Generic[StateT]):
         self.credential: CredentialKind | None = None
         self.sampling_policy: SamplingPolicy | None = None
         self.sampling_fallback: SamplingFallback | None = None
+        #: Set by the ``mrtr`` middleware on the 2026 wire: questions are answered from
+        #: this book (or end the attempt with ``input_required``) instead of a request.
+        self.answers: AnswerBook | None = None
 
     # ------------------------------------------------------------ identity
 
@@ -214,8 +226,10 @@ class Context(Generic[StateT]):
     # ------------------------------------------------------------ logging and progress
 
     async def log(self, level: LogLevel, data: Any, logger: str | None = None) -> None:
-        """Send a log message to the client if it asked for this level or above."""
-        if _LEVEL_RANK[level] < _LEVEL_RANK[self.session.log_level]:
+        """Send a log message to the client if it asked for this level or above (on the
+        2026 wire a request that names no ``logLevel`` gets none)."""
+        wanted = self.session.log_level
+        if wanted is None or _LEVEL_RANK[level] < _LEVEL_RANK[wanted]:
             return
         # Log data goes to the client as it is: keep handed-out secrets and token-shaped
         # strings out of it, as the result filter does for tool results.
@@ -267,8 +281,11 @@ class Context(Generic[StateT]):
         model_hints: list[str] | None = None,
         stop_sequences: list[str] | None = None,
         timeout: float | None = None,
+        key: str | None = None,
     ) -> CreateMessageResult:
-        """Ask the client's model for a completion (``sampling/createMessage``)."""
+        """Ask the client's model for a completion (``sampling/createMessage``).
+
+        ``key`` names the question on the 2026 wire (its ``inputRequests`` key)."""
         messages = (
             [SamplingMessage(role="user", content=TextContent(prompt))]
             if isinstance(prompt, str)
@@ -286,18 +303,27 @@ class Context(Generic[StateT]):
                 else None
             ),
         )
+        with self.answers.question() if self.answers is not None else contextlib.nullcontext():
+            return await self._sample_checked(params, timeout, key)
+
+    async def _sample_checked(
+        self, params: CreateMessageParams, timeout: float | None, key: str | None
+    ) -> CreateMessageResult:
         if self.sampling_policy is None and self.audit_hook is None:
-            return await self._sample(params, timeout)
+            return await self._sample(params, timeout, key)
         started = time.perf_counter()
         outcome = "failed"
         try:
             if self.sampling_policy is not None:
                 params = await self.sampling_policy(self, params)
-            result = await self._sample(params, timeout)
+            result = await self._sample(params, timeout, key)
             outcome = "ok"
             return result
         except ToolError as exc:
             outcome = f"refused: {exc}"[:200]
+            raise
+        except InputRequired:
+            outcome = "input_required"
             raise
         except asyncio.CancelledError:
             outcome = "cancelled"
@@ -308,8 +334,18 @@ class Context(Generic[StateT]):
             )
 
     async def _sample(
-        self, params: CreateMessageParams, timeout: float | None
+        self, params: CreateMessageParams, timeout: float | None, key: str | None
     ) -> CreateMessageResult:
+        if self.answers is not None:
+            fallback = self.sampling_fallback
+            if self.session.capabilities.sampling is None and fallback is not None:
+                try:  # the broker serves 2026 clients that cannot sample, as on 2025
+                    return await fallback(self, params)
+                except SamplingUnavailable:
+                    pass  # no broker: asking the client is -32021 without the capability
+            return await self.answers.ask(
+                SamplingInput(params=params), CreateMessageResult, key=key
+            )
         if self.session.capabilities.sampling is None:
             fallback = self.sampling_fallback
             if fallback is not None:
@@ -322,17 +358,24 @@ class Context(Generic[StateT]):
         return _decode_reply(raw, CreateMessageResult, "sampling/createMessage")
 
     async def elicit(
-        self, message: str, schema: dict[str, Any] | type, *, timeout: float | None = None
+        self,
+        message: str,
+        schema: dict[str, Any] | type,
+        *,
+        timeout: float | None = None,
+        key: str | None = None,
     ) -> ElicitResult:
         """Ask the user for structured input (form-mode ``elicitation/create``).
 
         ``schema`` is a flat object schema of primitives, or a Struct type to derive it
         from. The answer's ``action`` is ``accept``, ``decline`` or ``cancel``; an accepted
         answer's content has been checked against ``schema`` (a mismatch raises
-        :class:`ClientRequestError`: a client's form is input like any other).
+        :class:`ClientRequestError`: a client's form is input like any other). ``key``
+        names the question on the 2026 wire (its ``inputRequests`` key).
         """
-        if self.session.capabilities.elicitation is None or not versions.has_elicitation(
-            self.session.protocol_version
+        if self.answers is None and (
+            self.session.capabilities.elicitation is None
+            or not versions.has_elicitation(self.session.protocol_version)
         ):
             raise ClientCapabilityError(
                 "This tool needs to ask you a question, but the client did not declare the "
@@ -343,13 +386,20 @@ class Context(Generic[StateT]):
         started = time.perf_counter()
         outcome = "failed"
         try:
-            raw = await self._ask("elicitation/create", params, timeout)
-            answer: ElicitResult = _decode_reply(raw, ElicitResult, "elicitation/create")
+            answer: ElicitResult
+            if self.answers is not None:
+                answer = await self.answers.ask(ElicitInput(params=params), ElicitResult, key=key)
+            else:
+                raw = await self._ask("elicitation/create", params, timeout)
+                answer = _decode_reply(raw, ElicitResult, "elicitation/create")
             if answer.action == "accept":
                 outcome = "invalid answer"
                 _check_answer(answer.content, requested)
             outcome = answer.action
             return answer
+        except InputRequired:
+            outcome = "input_required"
+            raise
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -362,7 +412,9 @@ class Context(Generic[StateT]):
                     time.perf_counter() - started,
                 )
 
-    async def confirm(self, message: str, *, timeout: float | None = None) -> None:
+    async def confirm(
+        self, message: str, *, timeout: float | None = None, key: str | None = None
+    ) -> None:
         """Ask the user to allow an action; returns only on an explicit yes.
 
         Yes is ``action: accept`` with ``confirm`` the JSON boolean ``true``. Anything
@@ -370,9 +422,10 @@ class Context(Generic[StateT]):
         field, a malformed or late answer — raises :class:`ConfirmationDeclined`, which
         the library renders as the one "not done" result. So a handler writes
         ``await ctx.confirm(question)`` and then acts; it cannot forget to check.
+        ``key`` names the question on the 2026 wire (its ``inputRequests`` key).
         """
         try:
-            answer = await self.elicit(message, _CONFIRM_SCHEMA, timeout=timeout)
+            answer = await self.elicit(message, _CONFIRM_SCHEMA, timeout=timeout, key=key)
         except ClientCapabilityError:
             raise ClientCapabilityError(
                 "This action needs your confirmation, but the client cannot ask for it "
@@ -391,8 +444,12 @@ class Context(Generic[StateT]):
                 "Not done: the user did not tick the confirmation. Nothing was changed."
             )
 
-    async def list_roots(self, *, timeout: float | None = None) -> list[Root]:
+    async def list_roots(
+        self, *, timeout: float | None = None, key: str | None = None
+    ) -> list[Root]:
         """The client's roots (``roots/list``)."""
+        if self.answers is not None:
+            return (await self.answers.ask(RootsInput(), ListRootsResult, key=key)).roots
         if self.session.capabilities.roots is None:
             raise ClientCapabilityError("The client did not declare the roots capability.")
         raw = await self._ask("roots/list", {}, timeout)

@@ -7,8 +7,9 @@ result. The composition root (:func:`mcpmesh.app.create_app`) builds the chain; 
 installs itself on the :class:`~mcpmesh.server.service.Service`.
 
 The entries the library ships are here: :func:`authorize` (scopes, first when
-authentication is on), :func:`caller_credentials`, :func:`audit`,
-:func:`redact_results` and :func:`sampling`.
+authentication is on), :func:`caller_credentials`, :func:`mrtr` (the 2026 wire's multi
+round-trip requests, first in the default chain), :func:`audit`, :func:`redact_results`
+and :func:`sampling`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,31 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+from msgspec import UNSET
+
 from mcpmesh.auth.principal import AuthError
 from mcpmesh.guard.redaction import redact_result
+from mcpmesh.guard.sealing import StateSealer, request_digest
+from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import McpError
-from mcpmesh.protocol.types import CallToolParams, CallToolResult, ListToolsResult
+from mcpmesh.protocol.types import (
+    CallToolParams,
+    CallToolResult,
+    GetPromptParams,
+    ListToolsResult,
+)
+from mcpmesh.protocol.v2026 import RequestEnvelope
 from mcpmesh.secrets.caller import CallerSecrets
 from mcpmesh.server.context import AuditHook, Context, SamplingFallback, SamplingPolicy
+from mcpmesh.server.mrtr import (
+    AnswerBook,
+    InputRequired,
+    Outcome,
+    attempt,
+    input_required,
+    open_book,
+)
 from mcpmesh.server.tools import ToolSpec
 
 CallNext = Callable[[Context[Any]], Awaitable[Any]]
@@ -147,6 +167,9 @@ def audit(hook: AuditHook, *, admit: Admission | None = None) -> Middleware:
             result: CallToolResult = await call_next(ctx)
             outcome = "error" if result.is_error else "ok"
             return result
+        except InputRequired:  # this attempt asks the client (2026 wire); the retry runs it
+            outcome = "input_required"
+            raise
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -184,5 +207,53 @@ def sampling(policy: SamplingPolicy | None, fallback: SamplingFallback | None) -
         ctx.sampling_policy = policy
         ctx.sampling_fallback = fallback
         return await call_next(ctx)
+
+    return entry
+
+
+def _digest(method: str, params: Any) -> str:
+    """What a state is bound to: the method, the tool/prompt name or resource URI, and the
+    arguments (decoded, so the digest ignores how the client serialized them)."""
+    if isinstance(params, CallToolParams):
+        return request_digest(method, params.name, msgspec.json.decode(params.arguments))
+    if isinstance(params, GetPromptParams):
+        return request_digest(method, params.name, params.arguments)
+    return request_digest(method, str(getattr(params, "uri", "")), None)
+
+
+def mrtr(sealer: StateSealer) -> Middleware:
+    """MRTR on the 2026 wire: run the request with an :class:`AnswerBook` on the context;
+    when it stops at a question, answer ``input_required`` with a sealed state.
+
+    It must be the first entry of the chain, so that every other entry (audit, policy)
+    runs inside each attempt. It does nothing on the 2025 wire or for other methods.
+    """
+
+    async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
+        if not (
+            versions.asks_through_results(ctx.session.protocol_version)
+            and versions.may_require_input(ctx.method)
+        ):
+            return await call_next(ctx)
+        params = ctx.params
+        binding = ctx.principal.binding if ctx.principal is not None else None
+        if params.request_state is None:  # a first round: nothing to open (the fast path)
+            book = AnswerBook(ctx.session.capabilities, {})
+            digest = None
+        else:
+            digest = _digest(ctx.method, params)
+            envelope = RequestEnvelope(
+                input_responses=UNSET if params.input_responses is None else params.input_responses,
+                request_state=params.request_state,
+            )
+            book = open_book(
+                envelope, ctx.session.capabilities, sealer, binding=binding, request=digest
+            )
+        ctx.answers = book
+        outcome = await attempt(lambda: call_next(ctx), book)
+        if outcome is Outcome.NEEDS_INPUT:
+            digest = digest or _digest(ctx.method, params)
+            return input_required(book, sealer, binding=binding, request=digest)
+        return outcome
 
     return entry

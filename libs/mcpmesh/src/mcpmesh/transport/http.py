@@ -45,6 +45,7 @@ from mcpmesh.protocol.session import SessionState
 from mcpmesh.protocol.types import CancelledParams, InitializeParams
 from mcpmesh.server.middleware import Middleware, compose
 from mcpmesh.server.service import Service
+from mcpmesh.transport import stateless
 from mcpmesh.transport.cluster import Cluster, ClusterUnavailable
 from mcpmesh.transport.sessions import (
     MemorySessionStore,
@@ -240,6 +241,8 @@ class McpEndpoint:
             cluster.store if cluster is not None else store or MemorySessionStore()
         )
         self.runtimes: OrderedDict[str, SessionRuntime] = OrderedDict()
+        #: ``subscriptions/listen`` streams open here (2026 wire).
+        self.listeners = stateless.Listeners()
         self.closing = False
         self._allowed_hosts = _LOCAL_HOSTS | {h.lower() for h in self.settings.allowed_hosts}
         self._allow_any_host = "*" in self.settings.allowed_hosts
@@ -359,6 +362,11 @@ class McpEndpoint:
             message = decode_message(body)
         except McpError as exc:
             return error_response(400, exc.code, exc.message)
+        if stateless.is_modern(request, message, body):
+            try:
+                return await stateless.handle(self, request, message, self._principal(request))
+            except AuthError as exc:
+                return auth_error_response(exc)
         if message.method == "initialize":
             return await self._initialize(message, self._principal(request))
         runtime = await self._session(request)
@@ -504,6 +512,17 @@ class McpEndpoint:
             await response.write(b"retry: %d\n\n" % self.settings.sse_retry_ms)
         return response
 
+    async def run_stateless(
+        self,
+        state: SessionState,
+        message: Message,
+        channel: stateless.StatelessChannel,
+        principal: Principal | None,
+    ) -> Any:
+        """One 2026 request through the chain (the stateless module owns the rest)."""
+        ctx, chained = self.service.prepare(state, message, channel, principal)
+        return await (self._chain(ctx) if chained else self.service.dispatch(ctx))
+
     async def _run(
         self,
         runtime: SessionRuntime,
@@ -549,6 +568,8 @@ class McpEndpoint:
         refused = self._check_origin(request) or await self._authenticate(request)
         if refused is not None:
             return refused
+        if stateless.is_modern_stream_request(request):
+            return stateless.method_not_allowed()
         if not _accepts(request.headers.get("Accept", ""), "text/event-stream"):
             return error_response(406, INVALID_REQUEST, "Accept must include text/event-stream")
         runtime = await self._session(request)
@@ -653,6 +674,8 @@ class McpEndpoint:
         refused = self._check_origin(request) or await self._authenticate(request)
         if refused is not None:
             return refused
+        if stateless.is_modern_stream_request(request):
+            return stateless.method_not_allowed()
         runtime = await self._session(request)
         if isinstance(runtime, web.Response):
             return runtime
@@ -706,6 +729,7 @@ class McpEndpoint:
 
     async def resource_updated(self, uri: str) -> None:
         payload = encode_notification("notifications/resources/updated", {"uri": uri})
+        await self._announce("notifications/resources/updated", uri)
         if self.cluster is not None:
             for state in self.cluster.sessions():
                 if uri in state.subscriptions:
@@ -717,12 +741,27 @@ class McpEndpoint:
 
     async def broadcast(self, method: str, params: Any) -> None:
         payload = encode_notification(method, params if params is not None else msgspec.UNSET)
+        await self._announce(method, None)
         if self.cluster is not None:
             for state in self.cluster.sessions():
                 await self.cluster.publish_session_message(state.id, payload)
             return
         for runtime in list(self.runtimes.values()):
             await self._to_standalone(runtime, payload)
+
+    async def _announce(self, method: str, uri: str | None) -> None:
+        """A change for the 2026 listen streams: every replica's, over the bus."""
+        if self.cluster is None:
+            self.listeners.deliver(method, uri)
+            return
+        try:
+            await self.cluster.publish_change(method, uri)
+        except ClusterUnavailable:
+            log.warning("change_not_announced", method=method)
+            self.listeners.deliver(method, uri)
+
+    def deliver_change(self, method: str, uri: str | None) -> None:
+        self.listeners.deliver(method, uri)
 
     @staticmethod
     async def _to_standalone(runtime: SessionRuntime, payload: bytes) -> None:
@@ -749,6 +788,7 @@ class McpEndpoint:
     async def drain(self, timeout: float) -> None:
         """Graceful shutdown: let running calls finish, then end every stream."""
         self.closing = True
+        self.listeners.close_all()
         tasks = [t for r in self.runtimes.values() for t in r.inflight.values()]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
