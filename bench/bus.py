@@ -23,12 +23,13 @@ import aiohttp
 
 from mcpmesh.embedded.nats import start_nats
 from mcpmesh.embedded.process import free_port
+from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.testing import RawClient, read_sse
 
 ROUNDS = int(os.environ.get("BENCH_BUS_ROUNDS", "300"))
 
 
-def start_replica(nats_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_replica(nats_url: str, key_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mcpmesh", "serve", "fixture", "--port", str(port)],
@@ -37,6 +38,7 @@ def start_replica(nats_url: str) -> tuple[subprocess.Popen[bytes], str]:
         env={
             **os.environ,
             "MCPMESH_NATS_URL": nats_url,
+            "MCPMESH_STATE_KEY_FILE": str(key_file),
             "MCPMESH_LOG_LEVEL": "warning",
             # The policy's rate limit would otherwise stop the benchmark after 30 calls.
             "MCPMESH_SAMPLING_RATE_LIMIT": "1000000000",
@@ -102,7 +104,8 @@ def summary(samples: list[float]) -> tuple[float, float]:
 async def run() -> int:
     with tempfile.TemporaryDirectory() as home:
         server = await start_nats(Path(home))
-        replicas = [start_replica(server.url) for _ in range(2)]
+        key_file = write_key_file(Path(home) / "state-keys.json")
+        replicas = [start_replica(server.url, key_file) for _ in range(2)]
         try:
             async with aiohttp.ClientSession() as http:
                 for _, base in replicas:

@@ -3,7 +3,9 @@
 Both servers get the same load: one MCP session (initialized over HTTP first), then wrk
 POSTs ``tools/call echo`` with that session's header and a unique request id per call,
 and counts any answer that is not a JSON-RPC result. Also measured: time from process
-start to ready, and resident memory when idle. Targets (issue 2): at least 10x FastMCP's calls/s,
+start to ready, and resident memory when idle. mcpmesh is also measured on the 2026-07-28
+stateless wire (no session: every call carries ``_meta`` and the ``Mcp-Method``/``Mcp-Name``
+headers), beside the 2025 session wire. Targets (issue 2): at least 10x FastMCP's calls/s,
 p50 < 1 ms at c=1, idle RSS < 60 MB, ready < 1 s.
 """
 
@@ -62,6 +64,20 @@ end
 """
 
 
+#: The same load on the 2026-07-28 wire: no session, ``_meta`` and the standard headers.
+WRK_SCRIPT_2026 = WRK_SCRIPT.replace(
+    """  wrk.headers["Mcp-Session-Id"] = os.getenv("MCP_SESSION")
+  wrk.headers["MCP-Protocol-Version"] = os.getenv("MCP_VERSION")\n""",
+    """  wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+  wrk.headers["Mcp-Method"] = "tools/call"
+  wrk.headers["Mcp-Name"] = "echo"\n""",
+).replace(
+    """"arguments":{"text":"hi"}}}',""",
+    """"arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}',""",
+)
+assert WRK_SCRIPT_2026 != WRK_SCRIPT and "2026-07-28" in WRK_SCRIPT_2026
+
+
 def post(url: str, body: dict, session: str | None = None) -> tuple[dict[str, str], bytes]:
     headers = dict(HEADERS)
     if session:
@@ -102,13 +118,14 @@ def open_session(url: str) -> tuple[str, str]:
     return session, "2025-06-18"
 
 
-def start(kind: str) -> tuple[subprocess.Popen, str, float]:
+def start(kind: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
     port = free_port()
     began = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench._echo_servers", kind, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}/mcp"
     while True:
@@ -119,6 +136,13 @@ def start(kind: str) -> tuple[subprocess.Popen, str, float]:
             if process.poll() is not None or time.perf_counter() - began > 30:
                 raise RuntimeError(f"{kind} server did not start") from None
             time.sleep(0.01)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (``/proc/<pid>/stat``): per-call cost that a
+    busy, shared machine does not blur the way it blurs calls/s."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -151,6 +175,7 @@ def run_wrk(
         check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     bad = int(re.search(r"^BAD (\d+)", output, re.M).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
@@ -158,17 +183,34 @@ def run_wrk(
         "p50_ms": float(re.search(r"^P50 ([\d.]+)", output, re.M).group(1)) / 1000,
         "p99_ms": float(re.search(r"^P99 ([\d.]+)", output, re.M).group(1)) / 1000,
         "bad": bad + (int(non2xx.group(1)) if non2xx else 0),
+        "requests": requests,
     }
 
 
-def measure(kind: str, script: Path) -> dict:
+def run_measured(
+    pid: int, url: str, session: str, version: str, connections: int, script: Path
+) -> dict[str, float]:
+    """One wrk run, plus the server's CPU microseconds per call during it."""
+    before = cpu_seconds(pid)
+    run = run_wrk(url, session, version, connections, script)
+    run["cpu_us"] = (cpu_seconds(pid) - before) / max(1, run["requests"]) * 1e6
+    return run
+
+
+def measure(kind: str, script: Path, modern_script: Path | None = None) -> dict:
     process, url, ready_s = start(kind)
     try:
         time.sleep(0.5)
         idle = rss_mb(process.pid)
         session, version = open_session(url)
-        runs = {c: run_wrk(url, session, version, c, script) for c in CONCURRENCY}
-        return {"ready_s": ready_s, "idle_rss_mb": idle, "runs": runs}
+        pid = process.pid
+        runs = {c: run_measured(pid, url, session, version, c, script) for c in CONCURRENCY}
+        modern = (
+            {c: run_measured(pid, url, "", "", c, modern_script) for c in CONCURRENCY}
+            if modern_script is not None
+            else None
+        )
+        return {"ready_s": ready_s, "idle_rss_mb": idle, "runs": runs, "modern": modern}
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -181,18 +223,34 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "call.lua"
         script.write_text(WRK_SCRIPT)
-        results = {kind: measure(kind, script) for kind in ("mcpmesh", "fastmcp")}
+        modern_script = Path(tmp) / "call-2026.lua"
+        modern_script.write_text(WRK_SCRIPT_2026)
+        results = {
+            "mcpmesh": measure("mcpmesh", script, modern_script),
+            "fastmcp": measure("fastmcp", script),
+        }
     print(f"tools/call echo, {DURATION_S} s per run, wrk on loopback, {os.cpu_count()} cores\n")
-    print(f"{'server':<9} {'c':>3} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for kind, result in results.items():
-        for c, run in result["runs"].items():
+    rows = [(kind, result["runs"]) for kind, result in results.items()]
+    rows.insert(1, ("mcpmesh 2026-07-28", results["mcpmesh"]["modern"]))
+    print(
+        f"{'server':<19} {'c':>3} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU us/call':>12} {'errors':>7}"
+    )
+    for kind, runs in rows:
+        for c, run in runs.items():
             print(
-                f"{kind:<9} {c:>3} {run['rps']:>10.0f} {run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} {run['bad']:>7}"
+                f"{kind:<19} {c:>3} {run['rps']:>10.0f} {run['p50_ms']:>8.3f} "
+                f"{run['p99_ms']:>8.3f} {run['cpu_us']:>12.0f} {run['bad']:>7}"
             )
     for kind, result in results.items():
         print(f"{kind:<9} ready {result['ready_s']:.2f} s, idle RSS {result['idle_rss_mb']:.1f} MB")
     ours, theirs = results["mcpmesh"]["runs"], results["fastmcp"]["runs"]
     ratios = {c: ours[c]["rps"] / theirs[c]["rps"] for c in CONCURRENCY}
     print("mcpmesh / FastMCP calls/s: " + ", ".join(f"c={c}: {r:.1f}x" for c, r in ratios.items()))
-    errors = sum(run["bad"] for result in results.values() for run in result["runs"].values())
+    modern = results["mcpmesh"]["modern"]
+    print(
+        "mcpmesh 2026-07-28 / 2025-11-25 wire calls/s: "
+        + ", ".join(f"c={c}: {modern[c]['rps'] / ours[c]['rps']:.2f}x" for c in CONCURRENCY)
+    )
+    errors = sum(run["bad"] for _, runs in rows for run in runs.values())
     return 1 if errors else 0

@@ -15,6 +15,7 @@ _SUMMARY_LINE = re.compile(
     r"^[✓✗] (?P<scenario>[\w.-]+): (?P<passed>\d+) passed, (?P<failed>\d+) failed", re.M
 )
 _TOTAL_LINE = re.compile(r"^Total: (?P<passed>\d+) passed, (?P<failed>\d+) failed", re.M)
+_UNSCORED_LINE = re.compile(r"^  [✓✗] (?P<scenario>[\w./-]+) \((?P<reason>[\w-]+)\)$", re.M)
 
 
 class Conformance:
@@ -54,6 +55,23 @@ class Conformance:
         assert code == 0 and int(total["failed"]) == 0 and not failed, (failed, output[-6000:])
         assert int(total["passed"]) > 0
         return results
+
+    def requirements(
+        self, cli: Path, revision: str, *args: str
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, tuple[int, int]]]]:
+        """Run a ``--requirements`` set: every scored check must pass (the CLI's exit
+        code says so, and no scored scenario may show a failure). Returns the scored
+        results and the unscored ones with the suite's reason (extension, pending)."""
+        code, output = self.run(cli, *args, "--requirements", revision)
+        results = {
+            m["scenario"]: (int(m["passed"]), int(m["failed"]))
+            for m in _SUMMARY_LINE.finditer(output)
+        }
+        unscored = {m["scenario"]: m["reason"] for m in _UNSCORED_LINE.finditer(output)}
+        scored = {name: result for name, result in results.items() if name not in unscored}
+        failed = {name: result for name, result in scored.items() if result[1]}
+        assert code == 0 and scored and not failed, (failed, output[-6000:])
+        return scored, {name: (reason, results[name]) for name, reason in unscored.items()}
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from mcpmesh.auth.settings import AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings
 from mcpmesh.guard.sealing import SealSettings
-from mcpmesh.secrets.settings import VaultSettings
+from mcpmesh.obs.settings import ObsSettings
+from mcpmesh.secrets.settings import CallerCredentialSettings, VaultSettings
 from mcpmesh_filesystem.settings import FilesystemSettings
 from mcpmesh_github.settings import GitHubSettings
 from mcpmesh_postgres.settings import PostgresSettings
@@ -22,10 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 DOCUMENTED = [
     (ServerSettings, "MCPMESH_", "libs/mcpmesh/README.md"),
+    (ObsSettings, "MCPMESH_", "libs/mcpmesh/README.md"),
     (BusSettings, "MCPMESH_NATS_", "libs/mcpmesh/README.md"),
     (SamplingSettings, "MCPMESH_SAMPLING_", "libs/mcpmesh/README.md"),
     (SealSettings, "MCPMESH_STATE_", "libs/mcpmesh/README.md"),
     (AuthSettings, "MCPMESH_AUTH_", "libs/mcpmesh/README.md"),
+    (CallerCredentialSettings, "MCPMESH_<SVC>_", "libs/mcpmesh/README.md"),
     (VaultSettings, "MCPMESH_VAULT_", "deploy/vault/README.md"),
     (FilesystemSettings, "MCPMESH_FS_", "services/filesystem/README.md"),
     (PostgresSettings, "MCPMESH_PG_", "services/postgres/README.md"),

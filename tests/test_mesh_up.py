@@ -12,10 +12,12 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
+import nats
 import pytest
 
 from mcpmesh.scaffold import service_ports
-from mcpmesh.testing import sdk_session
+from mcpmesh.testing import eventually, sdk_session
 
 #: Every service of the checkout, one made by `mcpmesh new-service` included.
 SERVICES = set(service_ports(Path(__file__).resolve().parents[1]))
@@ -45,6 +47,59 @@ async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str
     return urls, config
 
 
+async def operator_sees_the_calls(
+    stdout: asyncio.StreamReader, workdir: Path, urls: dict[str, str]
+) -> None:
+    """One readable line per call on the terminal, every line in the service's log file,
+    the counters on /metrics, and `mcpmesh status` on the running mesh."""
+
+    async def call_line() -> str:
+        while True:
+            line = (await stdout.readline()).decode()
+            assert line, "mcpmesh up ended early"
+            if re.search(r"^\d\d:\d\d:\d\d postgres +list_schemas +ok +[\d.]+ ms", line):
+                return line
+
+    await asyncio.wait_for(call_line(), 30)
+    logged = [json.loads(line) for line in (workdir / "logs" / "postgres.log").open()]
+    assert any(e["event"] == "call" and e["tool"] == "list_schemas" for e in logged)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(urls["postgres"].removesuffix("/mcp") + "/metrics") as response,
+    ):
+        metrics = await response.text()
+    assert re.search(
+        r'^mcpmesh_request_duration_seconds_count\{method="tools/call",outcome="ok",'
+        r'service="postgres",tool="list_schemas"\} [1-9]',
+        metrics,
+        re.M,
+    )
+    assert re.search(
+        r'^mcpmesh_upstream_duration_seconds_count\{outcome="ok",service="postgres",'
+        r'upstream="postgres"\} [1-9]',
+        metrics,
+        re.M,
+    )
+    assert re.search(r'^mcpmesh_nats_connected\{service="postgres"\} 1', metrics, re.M)
+    status = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mcpmesh",
+        "status",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "MCPMESH_WORKDIR": str(workdir)},
+    )
+    out, _ = await asyncio.wait_for(status.communicate(), 60)
+    report = json.loads(out)
+    rows = {row["service"]: row for row in report["services"]}
+    assert set(rows) == SERVICES and rows["postgres"]["ready"], rows
+    assert set(report["backends"]) == {"nats", "vault", "postgresql"}
+    assert report["backends"]["nats"].endswith("up") and report["backends"]["vault"].endswith("up")
+    assert re.match(r"\d+ messages, last sequence \d+$", report["audit"]), report["audit"]
+    assert not isinstance(report["secrets"], str), report["secrets"]  # listed, not refused
+
+
 async def use(url: str) -> dict[str, object]:
     async with sdk_session(url) as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
@@ -53,6 +108,34 @@ async def use(url: str) -> dict[str, object]:
             return {"tools": tools, "error": not tools, "text": ""}
         result = await session.call_tool(probe, {})
         return {"tools": tools, "error": result.is_error, "text": result.content[0].text}
+
+
+async def check_zero_trust(workdir: Path) -> None:
+    """NATS admits only the mesh's own NKEYs (0600 seeds), and the audit trail of the
+    calls above verifies, the Vault-backed services' chains under signed checkpoints."""
+    credentials = workdir / "nats" / "credentials"
+    assert (credentials / "operator.nk").stat().st_mode & 0o777 == 0o600
+    assert (credentials / "github.nk").stat().st_mode & 0o777 == 0o600
+    url = (workdir / "nats" / "url").read_text().strip()
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(url, max_reconnect_attempts=0, allow_reconnect=False)
+    env = {**os.environ, "MCPMESH_WORKDIR": str(workdir)}
+    env.pop("MCPMESH_NATS_URL", None)
+
+    async def verified_and_signed() -> str | None:
+        verify = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mcpmesh", "audit", "verify",
+            stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out = (await verify.communicate())[0].decode()
+        assert verify.returncode == 0, out
+        signed = r"^chain postgres\.\w+: \d+ events, [1-9]\d* covered by signed"
+        return out if re.search(signed, out, re.M) else None
+
+    # The first checkpoints come within MCPMESH_NATS_AUDIT_CHECKPOINT_SECONDS.
+    await eventually(
+        verified_and_signed, timeout=60, message="audit verify: a signed postgres chain"
+    )
 
 
 @pytest.mark.timeout(180)
@@ -67,7 +150,7 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         env={
             **os.environ,
             "MCPMESH_WORKDIR": str(tmp_path / "mesh"),
-            "MCPMESH_LOG_LEVEL": "warning",
+            "MCPMESH_LOG_LEVEL": "info",  # the call lines are info
         },
     )
     try:
@@ -87,6 +170,8 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         assert "test_simple_text" in results["fixture"]["tools"]
         for name in SERVICES - PROBES.keys():
             assert not results[name]["error"], f"{name} lists no tools"
+        await check_zero_trust(tmp_path / "mesh")
+        await operator_sees_the_calls(process.stdout, tmp_path / "mesh", urls)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

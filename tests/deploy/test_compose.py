@@ -12,7 +12,7 @@ from deploy_checks import COMPOSE_ENV, REPO, SERVICES, compose_config, compose_m
 
 from mcpmesh.embedded.postgres import DEMO_SCHEMA, start_postgres
 
-PROFILES = ("replicas", "tools")
+PROFILES = ("replicas", "tools", "observability")
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def model() -> dict:
 
 
 def test_compose_cli_accepts_the_file_with_every_profile() -> None:
-    for profiles in ((), ("replicas",), ("tools",), PROFILES):
+    for profiles in ((), ("replicas",), ("tools",), ("observability",), PROFILES):
         result = compose_config(REPO, *profiles)
         assert result.returncode == 0, (profiles, result.stderr)
 
@@ -145,3 +145,101 @@ async def test_demo_database_sql_runs_on_a_real_postgresql(tmp_path: Path) -> No
         await cluster.stop()
     assert count.strip() == "200"
     assert roles.strip() == "mcpmesh_read,mcpmesh_reader,mcpmesh_write"
+
+
+def test_nats_authenticates_every_component_and_is_hardened(model: dict) -> None:
+    services = model["services"]
+    nats = services["nats"]
+    assert "--config=/etc/nats/server.json" in nats["command"]
+    assert nats["user"] != "root" and not nats["user"].startswith("0")
+    assert nats["read_only"] is True and nats["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in nats["security_opt"]
+    assert nats["depends_on"]["nats-credentials"]["condition"] == ("service_completed_successfully")
+    config = next(v for v in nats["volumes"] if v["target"] == "/etc/nats")
+    assert config["source"] == "nats-config" and config["read_only"] is True
+    init = services["nats-audit-init"]
+    assert init["command"] == ["audit", "init"]
+    assert [v["volume"]["subpath"] for v in init["volumes"]] == ["operator"]
+    maker = services["nats-credentials"]
+    assert "mcpmesh.bus.permissions" in " ".join(maker["command"])
+    assert maker["cap_drop"] == ["ALL"] and set(maker["cap_add"]) == {"CHOWN", "DAC_OVERRIDE"}
+    # No password or seed in the environment of anything; seeds come from files.
+    for service in services.values():
+        for key, value in (service.get("environment") or {}).items():
+            assert "PASSWORD" not in key or key == "POSTGRES_PASSWORD", key
+            assert not str(value).startswith("SU"), key  # an NKEY seed's prefix
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_mounts_only_its_own_nats_seed(model: dict, name: str) -> None:
+    service = model["services"][name]
+    # The operator made the audit stream first: no service creates or reshapes it.
+    assert service["depends_on"]["nats-audit-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+    seeds = [v for v in service["volumes"] if v.get("source") == "nats-seeds"]
+    assert [(m["volume"]["subpath"], m["read_only"]) for m in seeds] == [(name, True)]
+    assert service["environment"]["MCPMESH_NATS_NKEY_SEED_FILE"].startswith(
+        seeds[0]["target"] + "/"
+    )
+
+
+def test_observability_profile_scrapes_every_service_and_provisions_grafana(model: dict) -> None:
+    prometheus, grafana = model["services"]["prometheus"], model["services"]["grafana"]
+    assert prometheus["profiles"] == ["observability"] == grafana["profiles"]
+    config = yaml.safe_load((REPO / "deploy/observability/prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "mcpmesh"]
+    assert job["metrics_path"] == "/metrics"
+    targets = set(job["static_configs"][0]["targets"])
+    assert targets == {f"{name}:{port}" for name, port in SERVICES.items()}
+    for name, port in SERVICES.items():  # each target is a service listening on that port
+        assert str(port) == model["services"][name]["environment"]["MCPMESH_PORT"]
+    mounted = {v["target"]: v for v in grafana["volumes"] if v["type"] == "bind"}
+    assert "/etc/grafana/provisioning/datasources/mcpmesh.yml" in mounted
+    datasources = yaml.safe_load(
+        (REPO / "deploy/observability/grafana/datasources.yml").read_text()
+    )
+    (source,) = datasources["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    assert grafana["environment"]["GF_AUTH_DISABLE_LOGIN_FORM"] == "true"  # no default admin
+
+
+def test_dashboard_queries_only_metrics_the_library_exports() -> None:
+    import json
+
+    from mcpmesh.obs.metrics import Metrics
+
+    dashboard = json.loads(
+        (REPO / "deploy/observability/grafana/dashboards/mcpmesh.json").read_text()
+    )
+    uid = yaml.safe_load((REPO / "deploy/observability/grafana/datasources.yml").read_text())[
+        "datasources"
+    ][0]["uid"]
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert all(t["datasource"]["uid"] == uid for p in dashboard["panels"] for t in p["targets"])
+    used = {m for e in exprs for m in re.findall(r"\b(mcpmesh_[a-z_]+)", e)}
+    metrics = Metrics("x")
+    exported = {family.name for family in metrics.registry.collect()}
+    exported |= {
+        f"{name}_{suffix}" for name in exported for suffix in ("bucket", "count", "sum", "total")
+    }
+    gauges = set(
+        re.findall(
+            r'"(mcpmesh_[a-z_]+)"', (REPO / "libs/mcpmesh/src/mcpmesh/app/observe.py").read_text()
+        )
+    )
+    assert used <= exported | gauges, used - exported - gauges
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_reads_the_one_state_key_ring_the_bootstrap_writes(
+    model: dict, name: str
+) -> None:
+    """Replicas share the requestState key ring (2026-07-28 MRTR), or each would refuse
+    the others' retries; the services refuse to start with the bus on and none."""
+    service = model["services"][name]
+    mount = next(v for v in service["volumes"] if v.get("source") == "approle")
+    assert service["environment"]["MCPMESH_STATE_KEY_FILE"] == mount["target"] + "/state-keys.json"
+    script = "\n".join(model["services"]["vault-bootstrap"]["command"])
+    assert "mcpmesh state-key-file /data/.admin/state-keys.json" in script
+    assert 'cp /data/.admin/state-keys.json "/data/$$service/state-keys.json"' in script

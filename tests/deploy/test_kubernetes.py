@@ -3,16 +3,20 @@ the security settings of every workload."""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 from deploy_checks import (
     K8S_VERSION,
+    OPERATOR_GROUP,
     REPO,
     SERVICES,
     WORKLOAD_KINDS,
     k8s_copy,
+    kubernetes_api_object,
     kustomize,
     pod_spec,
 )
@@ -39,7 +43,37 @@ def test_every_object_validates_against_the_kubernetes_api_schema(
 ) -> None:
     assert rendered[target]
     for obj in rendered[target]:
+        if not kubernetes_api_object(obj):
+            continue  # not a Kubernetes API type: see test_podmonitor_scrapes_every_service
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_podmonitor_scrapes_every_service(rendered: dict[str, list[dict]]) -> None:
+    prod = rendered["overlays/prod"]
+    monitors = [o for o in prod if o["apiVersion"].startswith(f"{OPERATOR_GROUP}/")]
+    assert [(m["apiVersion"], m["kind"]) for m in monitors] == [
+        (f"{OPERATOR_GROUP}/v1", "PodMonitor")
+    ]
+    (monitor,) = monitors
+    assert monitor["metadata"]["namespace"] == "mcpmesh"
+    assert set(monitor["spec"]) == {"selector", "podMetricsEndpoints"}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert set(endpoint) <= {"port", "path", "interval", "scheme"}
+    assert endpoint["path"] == "/metrics" and endpoint["scheme"] == "http"
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    deployments = objects(rendered, "Deployment", "overlays/prod")
+    selected = {
+        name
+        for name, deployment in deployments.items()
+        if wanted.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    }
+    assert selected == {f"mcpmesh-{name}" for name in SERVICES}
+    for name in selected:  # the named port exists on the service's container
+        ports = pod_spec(deployments[name])["containers"][0]["ports"]
+        assert endpoint["port"] in {p["name"] for p in ports}
+    # The dev overlay and the base render without the operator's CRDs.
+    for target in ("base", "overlays/dev"):
+        assert not [o for o in rendered[target] if o["apiVersion"].startswith(OPERATOR_GROUP)]
 
 
 def test_the_schema_check_is_real() -> None:
@@ -87,6 +121,13 @@ def test_each_service_has_its_full_set(rendered: dict[str, list[dict]], name: st
     ]
     assert pod["serviceAccountName"] == full
     assert pod["automountServiceAccountToken"] is False
+    # The requestState key ring every replica shares, beside the Vault token.
+    (projected,) = [v["projected"] for v in pod["volumes"] if v["name"] == "vault-token"]
+    secrets = [source["secret"] for source in projected["sources"] if "secret" in source]
+    assert secrets == [
+        {"name": "mcpmesh-state-keys", "items": [{"key": "keys.json", "path": "state-keys.json"}]}
+    ]
+    assert projected["defaultMode"] == 0o400
     labels = deployment["spec"]["selector"]["matchLabels"]
 
     service = objects(rendered, "Service")[full]
@@ -194,12 +235,18 @@ def test_dev_overlay_runs_single_node_dependencies_and_the_bootstrap(
     assert ("StatefulSet", "nats", "nats") in by_kind
     assert ("Deployment", "openbao", "openbao") in by_kind
     assert ("StatefulSet", "postgresql", "postgresql") in by_kind
-    (job,) = [o for o in dev if o["kind"] == "Job"]
-    container = pod_spec(job)["containers"][0]
+    jobs = {o["metadata"]["name"]: o for o in dev if o["kind"] == "Job"}
+    assert set(jobs) == {"vault-bootstrap", "nats-audit-init"}
+    container = pod_spec(jobs["vault-bootstrap"])["containers"][0]
     assert container["command"] == ["python", "-m", "mcpmesh.secrets.bootstrap"]
     assert "--k8s-namespace=mcpmesh" in container["args"]
+    # The audit stream is made by the operator's credential, mounted in that Job only.
+    audit_init = pod_spec(jobs["nats-audit-init"])
+    assert audit_init["containers"][0]["command"] == ["mcpmesh", "audit", "init"]
+    (secret,) = [v["secret"]["secretName"] for v in audit_init["volumes"] if "secret" in v]
+    assert secret.startswith("mcpmesh-operator-nats-nkey")
     for obj in dev:
-        if obj["kind"] in WORKLOAD_KINDS and obj["metadata"]["name"] != "vault-bootstrap":
+        if obj["kind"] in WORKLOAD_KINDS and obj["kind"] != "Job":
             assert obj["spec"]["replicas"] >= 1
 
 
@@ -231,3 +278,40 @@ def test_templates_and_base_agree() -> None:
 
 def test_dev_secrets_file_is_ignored_by_git() -> None:
     assert "dev-secrets.env" in Path(REPO / "deploy/k8s/overlays/dev/.gitignore").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_has_its_own_nats_nkey_only(
+    rendered: dict[str, list[dict]], name: str
+) -> None:
+    pod = pod_spec(objects(rendered, "Deployment")[f"mcpmesh-{name}"])
+    secrets = [v["secret"] for v in pod["volumes"] if "secret" in v]
+    assert [s["secretName"] for s in secrets] == [f"mcpmesh-{name}-nats-nkey"]
+    assert secrets[0]["defaultMode"] & 0o007 == 0  # never world-readable
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    settings = objects(rendered, "ConfigMap")["mcpmesh-common"]["data"]
+    assert settings["MCPMESH_NATS_NKEY_SEED_FILE"].startswith(mounts["nats-nkey"]["mountPath"])
+    assert mounts["nats-nkey"]["readOnly"] is True
+    # The dev overlay makes that Secret from the generated seed; NATS admits only those.
+    dev = {o["metadata"]["name"] for o in rendered["overlays/dev"] if o["kind"] == "Secret"}
+    assert any(s.startswith(f"mcpmesh-{name}-nats-nkey") for s in dev)
+
+
+def test_dev_nats_runs_the_generated_permission_config(rendered: dict[str, list[dict]]) -> None:
+    nats = next(o for o in rendered["overlays/dev"] if o["kind"] == "StatefulSet")
+    container = pod_spec(nats)["containers"][0]
+    assert "--config=/etc/nats/server.json" in container["args"]
+    config = next(o for o in rendered["overlays/dev"] if o["metadata"]["name"].startswith(
+        "nats-server-config"))  # fmt: skip
+    server = json.loads(base64.b64decode(config["data"]["server.json"]))
+    users = server["authorization"]["users"]
+    assert len(users) == len(SERVICES) + 1 and all(u["nkey"].startswith("U") for u in users)
+
+
+def test_prod_overlay_talks_tls_to_nats(rendered: dict[str, list[dict]]) -> None:
+    settings = objects(rendered, "ConfigMap", "overlays/prod")["mcpmesh-common"]["data"]
+    assert settings["MCPMESH_NATS_URL"].startswith("tls://")
+    ca = settings["MCPMESH_NATS_TLS_CA_FILE"]
+    for deployment in objects(rendered, "Deployment", "overlays/prod").values():
+        mounts = pod_spec(deployment)["containers"][0]["volumeMounts"]
+        assert any(ca.startswith(m["mountPath"] + "/") for m in mounts)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from mcpmesh.embedded.nats import NatsServer, start_nats
 from mcpmesh.embedded.process import free_port
+from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.testing import eventually
 
 _HOP_BY_HOP = {
@@ -117,7 +118,7 @@ class RoundRobinProxy:
 
 
 class Replica:
-    def __init__(self, nats_url: str, log_dir: Path, index: int) -> None:
+    def __init__(self, nats_url: str, log_dir: Path, index: int, key_file: Path) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"replica-{index}.log"
@@ -129,6 +130,7 @@ class Replica:
                 env={
                     **os.environ,
                     "MCPMESH_NATS_URL": nats_url,
+                    "MCPMESH_STATE_KEY_FILE": str(key_file),
                     "MCPMESH_LOG_LEVEL": "warning",
                     "MCPMESH_CLIENT_REQUEST_TIMEOUT": "20",
                 },
@@ -183,7 +185,8 @@ class Mesh:
 @pytest.fixture(scope="module")
 def mesh(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     logs = tmp_path_factory.mktemp("replicas")
-    replicas = [Replica(nats_server.url, logs, i) for i in range(3)]
+    key_file = write_key_file(logs / "state-keys.json")  # shared, as a deployment's is
+    replicas = [Replica(nats_server.url, logs, i, key_file) for i in range(3)]
     for replica in replicas:
         replica.wait_ready()
     proxy = RoundRobinProxy([r.base for r in replicas])

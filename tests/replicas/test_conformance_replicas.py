@@ -41,3 +41,20 @@ def test_suite_0_2_all_through_three_replicas(mesh: Mesh, conformance: Conforman
     for scenario in ("server-sse-polling", "server-session-lifecycle"):
         passed, failed = results[scenario]
         assert passed >= 3 and failed == 0, (scenario, passed, failed)
+
+
+def test_suite_0_2_requirements_2026_07_28_through_three_replicas(
+    mesh: Mesh, conformance: Conformance
+) -> None:
+    """The stateless wire through the round-robin proxy: an MRTR retry lands on another
+    replica than the round that asked (they share the seal key), and a listen stream
+    hears a list change made on another replica (over the bus)."""
+    start = len(mesh.proxy.served)
+    scored, unscored = conformance.requirements(
+        conformance.v0_2, "2026-07-28", "--url", mesh.proxy.url
+    )
+    assert len(scored) >= 37 and scored["server-stateless"][0] >= 30
+    for scenario in ("json-schema-2020-12", "http-header-validation"):
+        assert unscored[scenario][1][1] == 0, scenario
+    assert unscored["http-custom-header-server-validation"][1][1] == 0
+    assert len(spread(mesh, start)) == 3, "the proxy must have used every replica"

@@ -178,7 +178,12 @@ async def test_unsupported_protocol_version_header_is_400(raw: RawClient) -> Non
     await raw.initialize()
     response = await raw.post(PING, **{"MCP-Protocol-Version": "1999-01-01"})
     assert response.status == 400
-    assert "1999-01-01" in (await error_of(response))["message"]
+    # Not a session-era revision, so the 2026 rules answer: -32022 with the request's id
+    # and what we speak.
+    body = await response.json()
+    assert body["id"] == PING["id"] and body["error"]["code"] == -32022
+    assert body["error"]["data"]["requested"] == "1999-01-01"
+    assert "2025-11-25" in body["error"]["data"]["supported"]
     response = await raw.post(PING, **{"MCP-Protocol-Version": "2025-06-18"})
     assert response.status == 200
 

@@ -160,6 +160,14 @@ def test_repeated_log_lines_are_folded() -> None:
     assert after["repeated"] == "… repeated 999 times"
 
 
+def test_per_call_log_lines_are_never_folded() -> None:
+    """The call log promises one line per tool call: two calls that log the same line
+    (the 2026 wire has no session or request id to tell them apart) are two lines."""
+    folder = RepeatFolder(10.0, clock=ManualClock().monotonic)
+    line = {"event": "call", "tool": "echo", "principal": None, "outcome": "ok", "ms": 0.1}
+    assert [folder(None, "info", dict(line)) for _ in range(3)] == [line] * 3
+
+
 def test_repeated_stdlib_log_records_are_folded() -> None:
     """asyncio's accept errors come through the standard library's logging."""
     clock = ManualClock()

@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"transport"},
     {"bus"},
     {"app"},
-    {"testing", "cli", "mesh", "embedded", "scaffold", "registry", "__main__"},
+    {"testing", "cli", "commands", "mesh", "embedded", "scaffold", "registry", "__main__"},
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 

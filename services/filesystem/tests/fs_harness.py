@@ -13,7 +13,7 @@ from mcp import ClientSession, types
 
 from mcpmesh import Service
 from mcpmesh.config import ServerSettings
-from mcpmesh.testing import sdk_session, serve_in_background, text_of
+from mcpmesh.testing import sdk_client, sdk_session, serve_in_background, text_of
 from mcpmesh_filesystem.service import Filesystem, create
 from mcpmesh_filesystem.settings import FilesystemSettings
 
@@ -104,19 +104,38 @@ async def connect(
     messages: list[Any] | None = None,
     answer: types.ElicitResult | None = CONFIRM,
     questions: list[str] | None = None,
-) -> AsyncIterator[ClientSession]:
-    """Serve ``app`` on loopback (the real aiohttp stack) and open one session to it."""
-    async with (
-        serve_in_background(app) as running,
-        open_session(
+    modern: bool = False,
+) -> AsyncIterator[Any]:
+    """Serve ``app`` on loopback (the real aiohttp stack) and open one session to it
+    (``modern``: the SDK's 2026-07-28 ``Client``, whose roots and confirmations answer
+    MRTR rounds). ``answer`` and ``questions`` as for :func:`open_session`."""
+    async with serve_in_background(app) as running:
+        if not modern:
+            async with open_session(
+                running.url,
+                client_roots=client_roots,
+                messages=messages,
+                answer=answer,
+                questions=questions,
+            ) as session:
+                yield session
+            return
+
+        async def confirm(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+            if questions is not None:
+                questions.append(params.message)
+            assert answer is not None
+            return answer
+
+        async def list_roots(context: Any) -> types.ListRootsResult:
+            return types.ListRootsResult(roots=[types.Root(uri=u) for u in client_roots or []])
+
+        async with sdk_client(
             running.url,
-            client_roots=client_roots,
-            messages=messages,
-            answer=answer,
-            questions=questions,
-        ) as session,
-    ):
-        yield session
+            elicitation=confirm if answer is not None else None,
+            roots=list_roots if client_roots is not None else None,
+        ) as client:
+            yield client
 
 
 async def ok(session: ClientSession, tool: str, arguments: dict[str, Any]) -> Any:

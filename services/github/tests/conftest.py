@@ -13,11 +13,10 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from mcp import ClientSession
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.secrets import DevSecretProvider
-from mcpmesh.testing import sdk_session, serve_in_background
+from mcpmesh.testing import sdk_client, sdk_session, serve_in_background
 from mcpmesh_github.service import create
 from mcpmesh_github.settings import GitHubSettings
 from mcpmesh_github.state import State
@@ -82,8 +81,10 @@ class Mesh:
         *,
         secrets: DevSecretProvider | None = None,
         elicitation: Callable[..., Any] | None = None,
+        modern: bool = False,
         **overrides: Any,
-    ) -> AsyncIterator[ClientSession]:
+    ) -> AsyncIterator[Any]:
+        """``modern``: the SDK's 2026-07-28 ``Client`` instead of a 2025 session."""
         settings = {
             "api_url": self.double.base_url,
             "allowed_repos": ["octo-org/*"],
@@ -96,7 +97,11 @@ class Mesh:
         )
         async with (
             serve_in_background(self.service) as running,
-            sdk_session(running.url, elicitation=elicitation) as session,
+            (
+                sdk_client(running.url, elicitation=elicitation)
+                if modern
+                else sdk_session(running.url, elicitation=elicitation)
+            ) as session,
         ):
             self.state = running.state
             yield session

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from mcp import ClientSession, types
+from mcp import types
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.embedded.postgres import (
@@ -21,7 +21,7 @@ from mcpmesh.embedded.postgres import (
     PostgresCluster,
 )
 from mcpmesh.secrets import DevSecretProvider
-from mcpmesh.testing import sdk_session, serve_in_background
+from mcpmesh.testing import sdk_client, sdk_session, serve_in_background
 from mcpmesh_postgres.service import create
 from mcpmesh_postgres.settings import PostgresSettings
 
@@ -60,9 +60,14 @@ Elicit = Callable[[Any, types.ElicitRequestParams], Awaitable[Any]]
 
 @contextlib.asynccontextmanager
 async def mcp_session(
-    settings: PostgresSettings, *, elicit: Elicit | None = None, secrets: Any = None
-) -> AsyncIterator[ClientSession]:
-    """The service on a free port, and an official Python SDK client session to it."""
+    settings: PostgresSettings,
+    *,
+    elicit: Elicit | None = None,
+    secrets: Any = None,
+    modern: bool = False,
+) -> AsyncIterator[Any]:
+    """The service on a free port, and an official Python SDK client session to it
+    (``modern``: the SDK's 2026-07-28 ``Client`` on the stateless wire)."""
     service = create(
         ServerSettings(client_request_timeout=10),
         pg=settings,
@@ -70,7 +75,11 @@ async def mcp_session(
     )
     async with (
         serve_in_background(service) as served,
-        sdk_session(served.url, elicitation=elicit) as session,
+        (
+            sdk_client(served.url, elicitation=elicit)
+            if modern
+            else sdk_session(served.url, elicitation=elicit)
+        ) as session,
     ):
         yield session
 

@@ -6,12 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from mcp import ClientSession, types
+from mcp import types
 from slack_double import BOT_SCOPES, USER_SCOPES, SlackDouble, Token
 
 from mcpmesh.config import ServerSettings
 from mcpmesh.secrets import DevSecretProvider
-from mcpmesh.testing import sdk_session, serve_in_background
+from mcpmesh.testing import sdk_client, sdk_session, serve_in_background
 from mcpmesh_slack.service import create
 from mcpmesh_slack.settings import SlackSettings
 
@@ -47,8 +47,10 @@ class Harness:
         *,
         tokens: dict[str, str] | None = None,
         elicit: Elicit | None = None,
+        modern: bool = False,
         **settings: Any,
-    ) -> AsyncIterator[ClientSession]:
+    ) -> AsyncIterator[Any]:
+        """``modern``: the SDK's 2026-07-28 ``Client`` instead of a 2025 session."""
         slack_settings = SlackSettings(**{"api_url": self.double.url, **settings})
         secrets = DevSecretProvider(
             {"bot_token": BOT} if tokens is None else tokens, service="slack"
@@ -58,7 +60,11 @@ class Harness:
         )
         async with (
             serve_in_background(service) as running,
-            sdk_session(running.url, elicitation=elicit) as session,
+            (
+                sdk_client(running.url, elicitation=elicit)
+                if modern
+                else sdk_session(running.url, elicitation=elicit)
+            ) as session,
         ):
             yield session
 

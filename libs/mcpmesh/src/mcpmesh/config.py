@@ -73,10 +73,11 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True):
     shutdown_timeout: float = 10.0
     #: Items per page of tools/list, resources/list, prompts/list.
     page_size: int = 500
-    #: Lowest level of the service's own logs (stderr, JSON).
+    #: Lowest level of the service's own logs (stderr).
     log_level: str = "info"
-    #: JSON log lines (true) or human-readable ones (false).
-    log_json: bool = True
+    #: JSON log lines (true) or human-readable ones (false); unset: JSON unless stderr
+    #: is a terminal (containers and log files get JSON, a person at a shell reads text).
+    log_json: bool | None = None
     #: Identical log lines within this many seconds are folded into the next one
     #: (``repeated: N``) instead of flooding the log; 0 keeps every line.
     log_repeat_seconds: float = 10.0

@@ -23,9 +23,13 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from mcpmesh import registry
+from mcpmesh.commands.hints import mcpmesh_command
+from mcpmesh.commands.logs import ServiceLogs
+from mcpmesh.commands.status import state_path, write_state
 from mcpmesh.embedded import mesh_workdir
 from mcpmesh.embedded.process import BackendError, free_port
 from mcpmesh.embedded.stack import Stack
+from mcpmesh.guard.sealing import write_key_file
 
 READY_TIMEOUT = 20.0
 #: Each of these stops the mesh and its backends (SIGHUP: the terminal was closed).
@@ -85,7 +89,22 @@ def client_config(urls: dict[str, str]) -> str:
     return json.dumps({"mcpServers": servers}, indent=2)
 
 
-async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -> int:
+def backend_addresses(env: dict[str, str]) -> dict[str, str]:
+    """What ``mcpmesh status`` probes (addresses only, like :func:`backend_lines`)."""
+    found = {}
+    if env.get("MCPMESH_NATS_URL"):
+        found["nats"] = env["MCPMESH_NATS_URL"]
+    if env.get("MCPMESH_VAULT_ADDR"):
+        found["vault"] = env["MCPMESH_VAULT_ADDR"]
+    if env.get("MCPMESH_PG_DSN"):
+        parts = urlsplit(env["MCPMESH_PG_DSN"])
+        found["postgresql"] = f"{parts.hostname}:{parts.port}{parts.path}"
+    return found
+
+
+async def run_mesh(
+    services: list[str] | None = None, host: str = "127.0.0.1", *, logs: bool = False
+) -> int:
     """Start the embedded backends, then the services; stop everything on a signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,7 +115,11 @@ async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -
         if not await _unless_stopped(stack.start(mesh_workdir()), stop):
             print("mcpmesh up: stopped by a signal while starting", file=sys.stderr)
             return 1
-        return await _run_services(services, host, stack.env, stop)
+        env = dict(stack.env)
+        if not os.environ.get("MCPMESH_STATE_KEY_FILE"):
+            # One requestState key ring for every service and replica of this mesh.
+            env["MCPMESH_STATE_KEY_FILE"] = str(write_key_file(mesh_workdir() / "state-keys.json"))
+        return await _run_services(services, host, env, stop, ServiceLogs(mesh_workdir(), logs))
     except BackendError as exc:
         print(f"mcpmesh up: {exc}", file=sys.stderr)
         return 1
@@ -124,7 +147,11 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
 
 
 async def _run_services(
-    services: list[str] | None, host: str, env: dict[str, str], stop: asyncio.Event
+    services: list[str] | None,
+    host: str,
+    env: dict[str, str],
+    stop: asyncio.Event,
+    logs: ServiceLogs,
 ) -> int:
     names = sorted(services or registry.available())
     unknown = [n for n in names if n not in registry.available()]
@@ -147,7 +174,9 @@ async def _run_services(
                 "--port",
                 str(port),
                 env={**os.environ, **env},
+                stderr=asyncio.subprocess.PIPE,
             )
+            logs.follow(name, processes[name].stderr)
             shown = "localhost" if host in ("127.0.0.1", "::1") else host
             urls[name] = f"http://{shown}:{port}/mcp"
         healthy = _all_healthy(processes, urls)
@@ -162,18 +191,26 @@ async def _run_services(
             print("\n".join(backends))
         print("\nClient configuration (MCP servers over HTTP):\n")
         print(client_config(urls))
+        write_state(urls, backend_addresses(env))
+        command = mcpmesh_command()
         print(
-            "\nStore a token: mcpmesh secrets set github token < token.txt"
-            "\nAudit trail:   mcpmesh audit tail   (mcpmesh audit verify checks the chain)"
+            f"\nStore a token: {command} secrets set github token < token.txt"
+            f"\nAt a glance:   {command} status   ({command} tools lists every tool)"
+            f"\nAudit trail:   {command} audit tail   ({command} audit verify checks the chain)"
+            f"\nLogs:          {logs.folder}/<service>.log"
         )
-        print("\nCtrl-C stops the mesh.", flush=True)
+        print("\nCtrl-C stops the mesh. Tool calls as they happen:\n", flush=True)
+        logs.quiet = False
         waiters = [asyncio.ensure_future(p.wait()) for p in processes.values()]
         stopper = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         return 0 if stopper in done else 1
     finally:
+        logs.quiet = True  # the services' shutdown lines stay in their log files
         await _stop_all(processes)
+        await logs.close()
+        state_path().unlink(missing_ok=True)
 
 
 async def _all_healthy(
@@ -183,7 +220,9 @@ async def _all_healthy(
         try:
             await wait_healthy(urls[name].removesuffix("/mcp") + "/healthz", process, READY_TIMEOUT)
         except RuntimeError as exc:
-            raise BackendError(f"service {name} {exc}") from None
+            raise BackendError(
+                f"service {name} {exc} (its log: {mesh_workdir() / 'logs' / f'{name}.log'})"
+            ) from None
 
 
 async def _stop_all(processes: dict[str, asyncio.subprocess.Process]) -> None:

@@ -22,6 +22,7 @@ import msgspec
 from aiohttp import web
 
 from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app, start_serving
+from mcpmesh.app.observe import Observability
 from mcpmesh.server.context import StateT
 from mcpmesh.server.service import Service
 from mcpmesh.transport.http import McpEndpoint
@@ -50,9 +51,12 @@ class RunningService(Generic[StateT]):
 
 @contextlib.asynccontextmanager
 async def serve_in_background(
-    service: Service[StateT], store: SessionStore | None = None
+    service: Service[StateT],
+    store: SessionStore | None = None,
+    *,
+    observe: Observability | None = None,
 ) -> AsyncIterator[RunningService[StateT]]:
-    app = create_app(service, store=store)
+    app = create_app(service, store=store, observe=observe)
     sock = bind_socket("127.0.0.1", 0)
     settings = msgspec.structs.replace(service.settings, shutdown_timeout=5.0)
     serving = await start_serving(app, sock, settings)
@@ -120,6 +124,77 @@ class RawClient:
         return await response.json()
 
 
+class StatelessClient:
+    """A 2026-07-28 client by hand: every request carries ``_meta`` (version, client
+    capabilities) and the ``MCP-Protocol-Version``/``Mcp-Method``/``Mcp-Name`` headers."""
+
+    VERSION = "2026-07-28"
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        capabilities: dict[str, Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.http = http
+        self.url = url
+        self.capabilities = capabilities or {}
+        self.extra_headers = headers or {}
+        self.next_id = 0
+
+    def message(
+        self, method: str, params: dict[str, Any] | None = None, **meta: Any
+    ) -> dict[str, Any]:
+        self.next_id += 1
+        params = dict(params or {})
+        params["_meta"] = {
+            "io.modelcontextprotocol/protocolVersion": self.VERSION,
+            "io.modelcontextprotocol/clientCapabilities": self.capabilities,
+            "io.modelcontextprotocol/clientInfo": {"name": "stateless-test-client", "version": "1"},
+            **meta,
+            **params.get("_meta", {}),
+        }
+        return {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
+
+    def headers_for(self, message: dict[str, Any], **extra: str) -> dict[str, str]:
+        from mcpmesh.protocol.headers import encode_value
+
+        headers = {
+            **JSON_AND_SSE,
+            "MCP-Protocol-Version": self.VERSION,
+            "Mcp-Method": message["method"],
+            **self.extra_headers,
+        }
+        params = message.get("params", {})
+        name = params.get("uri" if message["method"] == "resources/read" else "name")
+        if isinstance(name, str):
+            headers["Mcp-Name"] = encode_value(name)
+        headers.update(extra)
+        return headers
+
+    async def post(
+        self, method: str, params: dict[str, Any] | None = None, **headers: str
+    ) -> aiohttp.ClientResponse:
+        message = self.message(method, params)
+        return await self.http.post(
+            self.url,
+            data=json.dumps(message).encode(),
+            headers=self.headers_for(message, **headers),
+        )
+
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, **headers: str
+    ) -> dict[str, Any]:
+        """The whole JSON-RPC response (the last message of an SSE answer)."""
+        response = await self.post(method, params, **headers)
+        if response.content_type == "text/event-stream":
+            events = [event.json() async for event in read_sse(response)]
+            return cast(dict[str, Any], events[-1])
+        return cast(dict[str, Any], await response.json())
+
+
 class SseEvent:
     def __init__(self, event_id: str | None, data: str, retry: int | None) -> None:
         self.id = event_id
@@ -162,7 +237,7 @@ async def read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
 # ---------------------------------------------------------------- waiting on conditions
 
 if TYPE_CHECKING:  # the official SDK is a test dependency, not one of the library's
-    from mcp import ClientSession
+    from mcp import Client, ClientSession
     from mcp.client.session import (
         ElicitationFnT,
         ListRootsFnT,
@@ -302,6 +377,30 @@ async def sdk_session(
         if initialize:
             await session.initialize()
         yield session
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(
+    url: str,
+    *,
+    elicitation: ElicitationFnT | None = None,
+    sampling: SamplingFnT | None = None,
+    roots: ListRootsFnT | None = None,
+) -> AsyncIterator[Client]:
+    """An official-SDK ``mcp.Client`` to ``url`` that speaks 2026-07-28: it probes
+    ``server/discover`` and adopts the stateless wire (asserted), then answers the
+    ``inputRequests`` of MRTR rounds with the given callbacks (each declares its
+    capability)."""
+    from mcp import Client
+
+    async with Client(
+        url,
+        elicitation_callback=elicitation,
+        sampling_callback=sampling,
+        list_roots_callback=roots,
+    ) as client:
+        assert client.protocol_version == "2026-07-28", client.protocol_version
+        yield client
 
 
 def text_of(result: CallToolResult) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.embedded.nats import NatsServer, start_nats
 from mcpmesh.embedded.process import free_port
+from mcpmesh.guard.sealing import SealSettings, write_key_file
 from mcpmesh.server.service import Service
 from mcpmesh.testing import RunningService
 
@@ -186,10 +188,15 @@ class Replica(RunningService):
 
 @contextlib.asynccontextmanager
 async def run_replica(
-    service: Service, bus: BusSettings, sampling: SamplingSettings | None = None
+    service: Service,
+    bus: BusSettings,
+    sampling: SamplingSettings | None = None,
+    *,
+    seal: SealSettings,
 ) -> AsyncIterator[Replica]:
-    """One replica of ``service`` on the real aiohttp stack, wired to the bus."""
-    app = create_app(service, bus=bus, sampling=sampling or SamplingSettings())
+    """One replica of ``service`` on the real aiohttp stack, wired to the bus (replicas
+    share the requestState key ring, as a deployment's must)."""
+    app = create_app(service, bus=bus, sampling=sampling or SamplingSettings(), seal=seal)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     sock = bind_socket("127.0.0.1", 0)
@@ -201,9 +208,17 @@ async def run_replica(
         await runner.cleanup()
 
 
+@pytest.fixture(scope="session")
+def seal_settings(tmp_path_factory: pytest.TempPathFactory) -> SealSettings:
+    """One key ring for every replica of the run."""
+    return SealSettings(key_file=str(write_key_file(tmp_path_factory.mktemp("seal") / "ring")))
+
+
 @pytest.fixture
-def replica() -> Callable[..., contextlib.AbstractAsyncContextManager[Replica]]:
-    return run_replica
+def replica(
+    seal_settings: SealSettings,
+) -> Callable[..., contextlib.AbstractAsyncContextManager[Replica]]:
+    return functools.partial(run_replica, seal=seal_settings)
 
 
 __all__ = ["ENDPOINT_KEY", "Path"]

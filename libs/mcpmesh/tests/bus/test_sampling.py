@@ -13,7 +13,7 @@ import pytest
 
 from mcpmesh import Context, Service
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
-from mcpmesh.testing import RawClient
+from mcpmesh.testing import RawClient, StatelessClient
 
 
 class Ask(msgspec.Struct):
@@ -130,3 +130,31 @@ async def test_wrong_api_key_is_refused_without_leaking_it(
         assert result["isError"]
         text = result["content"][0]["text"]
         assert "HTTP 401" in text and "sk-wrong-secret" not in text
+
+
+async def test_on_the_2026_wire_a_client_that_cannot_sample_still_reaches_the_broker(
+    bus_settings: BusSettings, replica: Any, llm: Any, llm_key_file: str
+) -> None:
+    broker = SamplingSettings(
+        llm_url=llm.url, llm_model="m-1", llm_api_key_file=llm_key_file, max_tokens=20
+    )
+    async with (
+        replica(build(), bus_settings, SamplingSettings(broker=False)) as a,
+        replica(build(), bus_settings, broker),
+        aiohttp.ClientSession() as http,
+    ):
+        modern = StatelessClient(http, a.url)  # declares no sampling capability
+        call = {"name": "ask", "arguments": {"prompt": "hello there"}}
+        answered = (await modern.call("tools/call", call))["result"]
+        assert answered["resultType"] == "complete"
+        assert answered["content"][0]["text"] == "m-1: echo: hello there (endTurn)"
+    # With no broker anywhere, the question goes to the client: -32021 without the capability.
+    async with (
+        replica(build(), bus_settings, SamplingSettings(broker=False)) as alone,
+        aiohttp.ClientSession() as http,
+    ):
+        response = await StatelessClient(http, alone.url).post("tools/call", call)
+        body = await response.json()
+        assert response.status == 400 and body["error"]["code"] == -32021
+        assert body["error"]["data"]["requiredCapabilities"] == {"sampling": {}}
+    assert len(llm.openai) == 1

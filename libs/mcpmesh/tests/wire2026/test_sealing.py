@@ -210,3 +210,19 @@ def test_oversized_state_is_refused_both_ways(sealer: StateSealer) -> None:
     with pytest.raises(ValueError, match="limit"):
         sealer.seal(binding=ALICE, request=REQUEST, answers={"q": big}, pending=())
     assert "too large" in refusal(sealer, "s1.local." + "A" * MAX_STATE_BYTES)
+
+
+def test_state_key_file_command_writes_one_private_ring_and_keeps_it(tmp_path: Path) -> None:
+    from mcpmesh.cli import main
+
+    ring = tmp_path / "keys" / "state-keys.json"
+    assert main(["state-key-file", str(ring)]) == 0
+    assert ring.stat().st_mode & 0o777 == 0o600
+    first = ring.read_bytes()
+    sealer = StateSealer(KeyRing.from_file(ring))
+    token = sealer.seal(binding=None, request="r", answers={}, pending=())
+    assert main(["state-key-file", str(ring)]) == 0  # an existing ring is kept
+    assert ring.read_bytes() == first
+    assert StateSealer(KeyRing.from_file(ring)).open(token, binding=None, request="r")
+    ring.chmod(0o644)
+    assert main(["state-key-file", str(ring)]) == 2  # readable by others: refused

@@ -43,6 +43,8 @@ class Budget:
     def __init__(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
         self.cancelled = threading.Event()
+        #: Entries walked so far (the walk's thread counts, progress notifications read).
+        self.walked = 0
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -38,11 +38,13 @@ class SessionRoots:
         cached = self._cache.get(ctx.session_id)
         if cached is None:
             lock = self._locks.setdefault(ctx.session_id, asyncio.Lock())
-            async with lock:
-                cached = self._cache.get(ctx.session_id)
-                if cached is None:
-                    cached = await self._ask(ctx)
-            self._locks.pop(ctx.session_id, None)
+            try:
+                async with lock:
+                    cached = self._cache.get(ctx.session_id)
+                    if cached is None:
+                        cached = await self._ask(ctx)
+            finally:  # also when the question ends a 2026 attempt (input_required)
+                self._locks.pop(ctx.session_id, None)
         else:
             self._cache.move_to_end(ctx.session_id)
         if not cached:

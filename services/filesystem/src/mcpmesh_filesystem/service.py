@@ -12,7 +12,7 @@ import asyncio
 import base64
 import functools
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +34,7 @@ from mcpmesh import (
 )
 from mcpmesh.config import ServerSettings, SettingsError, load_settings, write_switch
 from mcpmesh.protocol.errors import invalid_params, resource_not_found
+from mcpmesh.server.progress import while_waiting
 from mcpmesh_filesystem import __version__, ops, writing
 from mcpmesh_filesystem.models import (
     AllowedDirectories,
@@ -176,6 +177,17 @@ class Filesystem:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+#: Seconds between progress notifications of a long walk (tree, content search).
+PROGRESS_INTERVAL = 0.5
+
+
+async def walked_with_progress(ctx: Context[Filesystem], walk: Awaitable[T], budget: Budget) -> T:
+    """A walk in the I/O threads, with "N entries walked" progress when asked for."""
+    return await while_waiting(
+        ctx, walk, every=PROGRESS_INTERVAL, what="entries walked", count=lambda: budget.walked
+    )
+
+
 def _register_reads(service: Service[Filesystem]) -> None:
     reading: dict[str, Any] = {"read_only": True, "idempotent": True, "open_world": False}
 
@@ -274,7 +286,7 @@ def _register_reads(service: Service[Filesystem]) -> None:
         roots = await ctx.state.session_roots(ctx)
         depth = min(args.max_depth or ctx.state.fs.max_depth, ctx.state.fs.max_depth)
         budget = ctx.state.budget()
-        tree = await ctx.state.offload(
+        walking = ctx.state.offload(
             ops.tree_at,
             ctx.state.sandbox,
             roots,
@@ -286,6 +298,7 @@ def _register_reads(service: Service[Filesystem]) -> None:
             path=args.path,
             budget=budget,
         )
+        tree = await walked_with_progress(ctx, walking, budget)
         return ToolResult.text(msgspec.json.encode(tree).decode(), structured=tree)
 
     @service.tool(**reading)
@@ -318,7 +331,7 @@ def _register_reads(service: Service[Filesystem]) -> None:
         """
         roots = await ctx.state.session_roots(ctx)
         budget = ctx.state.budget()
-        return await ctx.state.offload(
+        searching = ctx.state.offload(
             ops.search_contents_at,
             ctx.state.sandbox,
             roots,
@@ -328,6 +341,7 @@ def _register_reads(service: Service[Filesystem]) -> None:
             path=args.path,
             budget=budget,
         )
+        return await walked_with_progress(ctx, searching, budget)
 
     @service.tool(**reading)
     async def get_file_info(ctx: Context[Filesystem], args: PathArgs) -> FileInfo:

@@ -154,6 +154,7 @@ class _Walk:
     timed_out: bool = False
 
     def stop(self) -> bool:
+        self.budget.walked += 1
         if self.count >= self.max_entries:
             self.truncated = True
         elif self.budget.spent():

@@ -34,6 +34,7 @@ import msgspec
 import structlog
 
 from mcpmesh import ToolError
+from mcpmesh.obs.metrics import UpstreamCall, rate_limited, upstream
 from mcpmesh_github import __version__
 from mcpmesh_github.settings import GitHubSettings
 
@@ -166,12 +167,13 @@ class GitHubClient:
         for attempt in range(self.settings.max_retries + 1):
             self.sent += 1
             async with (
-                self._reachable(),
+                self._reachable() as call,
                 self.session.request(
                     method, url, params=query, json=json, headers=headers, allow_redirects=False
                 ) as response,
             ):
                 status = response.status
+                call.outcome = "ok" if status < 400 else f"http_{status}"
                 log.debug("github_request", method=method, path=path, status=status)
                 if status == 304 and cached is not None:
                     self.not_modified += 1
@@ -200,14 +202,18 @@ class GitHubClient:
             if wait is None or attempt == self.settings.max_retries:
                 raise self._error(status, data, response.headers, what or f"{method} {path}")
             log.info("github_retry", status=status, wait_s=round(wait, 1), attempt=attempt + 1)
+            if status in (403, 429):
+                rate_limited("github", wait)
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.asynccontextmanager
-    async def _reachable(self) -> AsyncIterator[None]:
-        """A network failure (refused, reset, DNS, timeout) is a clear tool error, not a crash."""
+    async def _reachable(self) -> AsyncIterator[UpstreamCall]:
+        """A network failure (refused, reset, DNS, timeout) is a clear tool error, not a crash.
+        The exchange is timed as an upstream call (``/metrics``, a span when tracing)."""
         try:
-            yield
+            with upstream("github") as call:
+                yield call
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ToolError(
                 f"Could not reach GitHub at {self.base_url} ({type(exc).__name__}); check the "

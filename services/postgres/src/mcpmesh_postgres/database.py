@@ -27,6 +27,7 @@ import msgspec
 import structlog
 
 from mcpmesh import ToolError
+from mcpmesh.obs.metrics import upstream
 from mcpmesh.secrets import DevSecretProvider, SecretUnavailable
 from mcpmesh_postgres.convert import arguments_for, server_settings, to_json
 from mcpmesh_postgres.login import check_login
@@ -188,7 +189,8 @@ class Database:
                 transaction = conn.transaction(readonly=True)
                 await transaction.start()
                 try:
-                    yield conn
+                    with upstream("postgres"):  # timed in /metrics, a span when tracing
+                        yield conn
                 finally:
                     with contextlib.suppress(Exception):
                         await transaction.rollback()
@@ -260,8 +262,9 @@ class Database:
             async with self.write.acquire() as conn, conn.transaction():
                 statement = await conn.prepare(sql, timeout=self._client_timeout)
                 args = _arguments(statement, params)
+                with upstream("postgres"):
+                    records = await statement.fetch(*args, timeout=self._client_timeout)
                 columns = [Column(a.name, a.type.name) for a in statement.get_attributes()]
-                records = await statement.fetch(*args, timeout=self._client_timeout)
                 status = statement.get_statusmsg()
         except ToolError:
             raise

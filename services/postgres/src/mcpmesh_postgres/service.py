@@ -19,6 +19,7 @@ from mcpmesh import Context, PromptMessage, Service, TextContent, ToolError, Too
 from mcpmesh.config import ServerSettings, load_settings, write_switch
 from mcpmesh.protocol.errors import resource_not_found
 from mcpmesh.secrets import SecretProvider
+from mcpmesh.server.progress import while_waiting
 from mcpmesh_postgres import __version__, catalog
 from mcpmesh_postgres.database import Database, QueryResult
 from mcpmesh_postgres.login import UnsafeLogin
@@ -173,7 +174,8 @@ def _register_reads(service: Service[State], pg: PostgresSettings) -> None:
         optional $1, $2… parameters. The database enforces read-only; results are capped
         (the result says when rows were cut) and the statement has a time limit."""
         limit = min(args.max_rows or pg.max_rows, pg.max_rows)
-        return _query_result(await ctx.state.db.query(args.sql, args.params, limit))
+        running = ctx.state.db.query(args.sql, args.params, limit)
+        return _query_result(await while_waiting(ctx, running, what="query running"))
 
     @service.tool(read_only=True, open_world=False)
     async def explain_query(ctx: Context[State], args: ExplainArgs) -> ToolResult:
@@ -185,7 +187,8 @@ def _register_reads(service: Service[State], pg: PostgresSettings) -> None:
                 "ask without analyze for the estimated plan."
             )
         options = "FORMAT JSON, ANALYZE, BUFFERS" if args.analyze else "FORMAT JSON"
-        result = await ctx.state.db.query(f"EXPLAIN ({options}) {args.sql}", args.params, 1)
+        running = ctx.state.db.query(f"EXPLAIN ({options}) {args.sql}", args.params, 1)
+        result = await while_waiting(ctx, running, what="EXPLAIN running")
         if not result.rows:
             raise ToolError("EXPLAIN returned no plan.")
         plan = result.rows[0][0]

@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from mcpmesh import ToolError
+from mcpmesh.obs.metrics import rate_limited, upstream
 from mcpmesh_slack.settings import SlackSettings
 
 Page = dict[str, Any]
@@ -107,7 +108,9 @@ class BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
     ) -> None:
         state.next_attempt_requested = True
         wait = retry_after_seconds(response.headers) if response is not None else None
-        await asyncio.sleep(min(self.max_wait, 1.0 if wait is None else wait))
+        waited = min(self.max_wait, 1.0 if wait is None else wait)
+        rate_limited("slack", waited)
+        await asyncio.sleep(waited)
         state.increment_current_attempt()
 
 
@@ -162,7 +165,8 @@ class SlackCall:
     async def run(self, method: str, request: Awaitable[AsyncSlackResponse]) -> Page:
         """Await one SDK call; any failure becomes a :class:`ToolError` that says what to do."""
         try:
-            response = await request
+            with upstream("slack"):  # timed in /metrics, a span when tracing
+                response = await request
         except SlackApiError as exc:
             error = self._explain(method, exc.response)
             if isinstance(error, SlackAuthError) and self.on_rejected is not None:

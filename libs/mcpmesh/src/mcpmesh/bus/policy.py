@@ -72,7 +72,12 @@ class SamplingPolicy:
         self.limiter = limiter
 
     async def __call__(self, ctx: Context, params: CreateMessageParams) -> CreateMessageParams:
-        who = ctx.principal.key if ctx.principal is not None else f"session:{ctx.session_id}"
+        if ctx.principal is not None:
+            who = ctx.principal.key
+        elif ctx.session.stateless:  # 2026: no session to count by; all anonymous callers
+            who = "anonymous"
+        else:
+            who = f"session:{ctx.session_id}"
         allowed, wait = await self.limiter.allow(who)
         if not allowed:
             raise SamplingRefused(

@@ -23,8 +23,9 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from mcpmesh.bus.policy import LlmBackend, LlmError, SamplingRefused
+from mcpmesh.obs import tracing
 from mcpmesh.protocol.types import CreateMessageParams, CreateMessageResult
-from mcpmesh.server.context import Context
+from mcpmesh.server.context import Context, SamplingUnavailable
 
 
 class KvRateLimiter:
@@ -115,6 +116,10 @@ class SamplingBroker:
         await msg.respond(msgspec.msgpack.encode(reply))
 
 
+class NoBroker(SamplingRefused, SamplingUnavailable):
+    """No sampling broker answers on the bus."""
+
+
 class BusSampler:
     """``service.sampling_fallback`` when the bus is on: ask whichever broker is free."""
 
@@ -133,11 +138,15 @@ class BusSampler:
         who = ctx.principal.key if ctx.principal is not None else None
         request = BrokerRequest(service=self.service, principal=who, params=params)
         try:
-            msg = await self.nc.request(
-                self.subject, msgspec.msgpack.encode(request), timeout=self.timeout
-            )
+            with tracing.span("nats sampling_request", kind="client"):
+                msg = await self.nc.request(
+                    self.subject,
+                    msgspec.msgpack.encode(request),
+                    timeout=self.timeout,
+                    headers=tracing.current_traceparent() or None,
+                )
         except NoRespondersError:
-            raise SamplingRefused(
+            raise NoBroker(
                 "The client cannot sample and no sampling broker is running: configure an "
                 "LLM backend (MCPMESH_SAMPLING_LLM_URL) or use a client that supports MCP "
                 "sampling."

@@ -182,6 +182,27 @@ class KeyRing:
         return aead
 
 
+#: The ``MCPMESH_STATE_…`` prefix of :class:`SealSettings`.
+STATE_PREFIX = "MCPMESH_STATE_"
+
+
+def write_key_file(path: str | Path) -> Path:
+    """A key ring with one fresh random key at ``path`` (mode 600), unless one is there:
+    what ``mcpmesh up`` gives the services it starts, so that all replicas share it."""
+    file = Path(path)
+    if file.exists():
+        KeyRing.from_file(file)  # a bad ring is refused here, not at the first retry
+        return file
+    file.parent.mkdir(parents=True, exist_ok=True)
+    key_id = time.strftime("k%Y%m%d%H%M%S", time.gmtime())
+    key = base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
+    ring = {"current": key_id, "keys": [{"id": key_id, "key": key}]}
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(msgspec.json.encode(ring))
+    return file
+
+
 def keyring_from_settings(settings: SealSettings) -> KeyRing:
     return KeyRing.from_file(settings.key_file) if settings.key_file else KeyRing.ephemeral()
 

@@ -20,6 +20,10 @@ Processor = structlog.typing.Processor
 _FOLD_DECISION = "_mcpmesh_fold_decision"
 _CLIENT_ERRORS = (http_exceptions.HttpProcessingError, web.RequestPayloadError)
 
+#: Events that are a record of their own, one line each by promise, never folded: the
+#: per-call line (``mcpmesh.app.observe``) counts calls, and two calls can log the same.
+NEVER_FOLDED = frozenset({"call"})
+
 #: Extra processors run just before rendering (redaction registers itself here).
 EXTRA_PROCESSORS: list[Processor] = []
 
@@ -58,7 +62,7 @@ class RepeatFolder:
     def __call__(
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        if self.window <= 0:
+        if self.window <= 0 or event_dict.get("event") in NEVER_FOLDED:
             return event_dict
         folded = self.admit(repr(sorted(event_dict.items(), key=lambda item: item[0])))
         if folded is None:
@@ -102,8 +106,12 @@ def quiet_client_errors(record: logging.LogRecord) -> bool:
 
 
 def configure_logging(
-    service: str, level: str = "info", json: bool = True, repeat_window: float = 10.0
+    service: str, level: str = "info", json: bool | None = True, repeat_window: float = 10.0
 ) -> None:
+    """Logs of this process. ``json=None``: JSON lines unless stderr is a terminal;
+    identical lines within ``repeat_window`` seconds are folded (see :class:`RepeatFolder`)."""
+    if json is None:
+        json = not sys.stderr.isatty()
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO

@@ -39,8 +39,9 @@ def invalid_params(message: str, data: Any = None) -> McpError:
     return McpError(INVALID_PARAMS, message, data)
 
 
-def resource_not_found(uri: str) -> McpError:
-    return McpError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+def resource_not_found(uri: str, code: int = RESOURCE_NOT_FOUND) -> McpError:
+    """``code`` per era: see :func:`mcpmesh.protocol.versions.resource_not_found_code`."""
+    return McpError(code, f"Resource not found: {uri}", {"uri": uri})
 
 
 # ---------------------------------------------------------------- 2026-07-28

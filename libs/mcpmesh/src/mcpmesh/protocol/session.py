@@ -17,8 +17,11 @@ class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True):
     capabilities: ClientCapabilities = msgspec.field(default_factory=ClientCapabilities)
     client_info: Implementation | None = None
     initialized: bool = False
-    log_level: LogLevel = "info"
+    #: ``None``: send no log messages (the 2026-07-28 default, unless ``_meta`` asks).
+    log_level: LogLevel | None = "info"
     #: Who the session belongs to (set by authentication); ``None`` when auth is off.
     principal: str | None = None
     subscriptions: list[str] = msgspec.field(default_factory=list)
     created_at: float = 0.0
+    #: A 2026-07-28 request's own state (its id is per request: there is no session).
+    stateless: bool = False

@@ -59,6 +59,8 @@ class Annotations(Base):
 
 class RequestMeta(Base):
     progress_token: ProgressToken | None = None
+    #: W3C trace context of the caller's span (the request's span becomes its child).
+    traceparent: str | None = None
 
 
 # ---------------------------------------------------------------- content
@@ -272,6 +274,10 @@ class CallToolParams(Base):
     #: Raw JSON, decoded by the tool into its own arguments type.
     arguments: Raw = _NO_ARGUMENTS
     meta: RequestMeta | None = field(default=None, name="_meta")
+    #: 2026-07-28 MRTR retry: the client's answers, keyed like the questions they answer.
+    input_responses: dict[str, Raw] | None = None
+    #: 2026-07-28 MRTR retry: the sealed state of the previous round, echoed back.
+    request_state: str | None = None
 
 
 class CallToolResult(Base):
@@ -320,6 +326,9 @@ class UriParams(Base):
 
     uri: str
     meta: RequestMeta | None = field(default=None, name="_meta")
+    #: 2026-07-28 MRTR retry of resources/read (see :class:`CallToolParams`).
+    input_responses: dict[str, Raw] | None = None
+    request_state: str | None = None
 
 
 class ReadResourceResult(Base):
@@ -353,6 +362,9 @@ class GetPromptParams(Base):
     name: str
     arguments: dict[str, str] | None = None
     meta: RequestMeta | None = field(default=None, name="_meta")
+    #: 2026-07-28 MRTR retry of prompts/get (see :class:`CallToolParams`).
+    input_responses: dict[str, Raw] | None = None
+    request_state: str | None = None
 
 
 class PromptMessage(Base):

@@ -97,3 +97,90 @@ def set_secret(
             f"Vault at {addr} could not store the secret ({type(exc).__name__}); is it running?"
         ) from None
     return addr
+
+
+def _checked(service: str, name: str | None, principal: str | None, services: Collection[str]):
+    for what, segment in (("service", service), ("name", name), ("principal", principal)):
+        if segment is not None and not SAFE_SEGMENT.match(segment):
+            raise SecretWriteError(f"invalid {what} {segment!r}: use letters, digits, _ . @ + -")
+    if service not in services:
+        known = ", ".join(sorted(services)) or "none installed"
+        raise SecretWriteError(f"unknown service {service!r} (installed: {known})")
+
+
+def _operator_client() -> tuple[str, hvac.Client]:
+    addr, token = vault_target()
+    return addr, hvac.Client(url=addr, token=token, timeout=10)
+
+
+def _names(client: hvac.Client, path: str) -> list[str]:
+    """The keys under ``path`` (folders end in ``/``); none when the folder is empty."""
+    try:
+        listed = client.secrets.kv.v2.list_secrets(path=path, mount_point=KV_MOUNT)
+    except hvac.exceptions.InvalidPath:
+        return []
+    return sorted(listed["data"]["keys"])
+
+
+def list_secrets(
+    services: Collection[str], *, service: str | None = None, principal: str | None = None
+) -> dict[str, dict[str | None, list[str]]]:
+    """Names (never values) stored per service and principal: ``{service: {principal or
+    None: [name, …]}}``. The operator token may list but not read (operator policy)."""
+    for one in [service] if service else []:
+        _checked(one, None, principal, services)
+    addr, client = _operator_client()
+    found: dict[str, dict[str | None, list[str]]] = {}
+    try:
+        for svc in [service] if service else sorted(services):
+            keys = _names(client, f"services/{svc}")
+            shared = [k for k in keys if not k.endswith("/")]
+            per: dict[str | None, list[str]] = {}
+            if shared and principal is None:
+                per[None] = shared
+            if "principals/" in keys:
+                for who in _names(client, f"services/{svc}/principals"):
+                    who = who.rstrip("/")
+                    if principal is not None and who != principal:
+                        continue
+                    names = [k for k in _names(client, f"services/{svc}/principals/{who}")]
+                    if names:
+                        per[who] = [k for k in names if not k.endswith("/")]
+            if per:
+                found[svc] = per
+    except hvac.exceptions.Forbidden:
+        raise SecretWriteError(
+            f"Vault at {addr} refused to list secret names: the token lacks the "
+            "mcpmesh-operator policy (or expired; restart `make run`)"
+        ) from None
+    except (requests.exceptions.RequestException, hvac.exceptions.VaultError) as exc:
+        raise SecretWriteError(
+            f"Vault at {addr} could not list secrets ({type(exc).__name__}); is it running?"
+        ) from None
+    return found
+
+
+def delete_secret(
+    service: str, name: str, *, principal: str | None = None, services: Collection[str]
+) -> bool:
+    """Remove a stored secret, every version of it; False when there was none."""
+    _checked(service, name, principal, services)
+    path = f"services/{service}/{name}"
+    if principal is not None:
+        path = f"services/{service}/principals/{principal}/{name}"
+    addr, client = _operator_client()
+    folder, _, leaf = path.rpartition("/")
+    try:
+        if leaf not in _names(client, folder):
+            return False
+        client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=KV_MOUNT)
+    except hvac.exceptions.Forbidden:
+        raise SecretWriteError(
+            f"Vault at {addr} refused to delete {KV_MOUNT}/{path}: the token lacks the "
+            "mcpmesh-operator policy (or expired; restart `make run`)"
+        ) from None
+    except (requests.exceptions.RequestException, hvac.exceptions.VaultError) as exc:
+        raise SecretWriteError(
+            f"Vault at {addr} could not delete the secret ({type(exc).__name__}); is it running?"
+        ) from None
+    return True

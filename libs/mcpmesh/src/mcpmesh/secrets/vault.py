@@ -9,6 +9,7 @@ cache below (memory, for less than their lease) and in the redaction registry.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 from collections.abc import Callable
@@ -20,7 +21,10 @@ import hvac.exceptions
 import requests
 import structlog
 
+from mcpmesh.auth.cache import token_digest
+from mcpmesh.auth.principal import Principal
 from mcpmesh.guard.redaction import remember
+from mcpmesh.obs.metrics import upstream
 from mcpmesh.secrets.auth import TokenInfo, VaultAuth, auth_from_settings
 from mcpmesh.secrets.cache import LeaseCache, Leased
 from mcpmesh.secrets.clock import SYSTEM_CLOCK, Clock
@@ -29,6 +33,7 @@ from mcpmesh.secrets.provider import (
     SAFE_SEGMENT,
     DatabaseCredentials,
     PrincipalRef,
+    Secret,
     principal_key,
 )
 from mcpmesh.secrets.settings import VaultSettings
@@ -83,24 +88,33 @@ class VaultSecretProvider:
         )
         #: Lease expiry, cache refresh and renewal timing read this (tests move it).
         self._clock = clock
-        self._static: LeaseCache[str] = LeaseCache(clock)
+        self._static: LeaseCache[Secret] = LeaseCache(clock)
         self._database: LeaseCache[DatabaseCredentials] = LeaseCache(clock)
+        #: Vault tokens obtained from callers' access tokens (by digest): (token, renew by).
+        self._user_tokens: dict[str, tuple[str, float]] = {}
         self._login_lock = asyncio.Lock()
         self._logged_in = False
         self._token_generation = 0
         self._token_task: asyncio.Task[None] | None = None
         self._lease_tasks: dict[str, asyncio.Task[None]] = {}
         self._leases: set[str] = set()
+        #: UNIX time each role's newest database lease expires (for the metrics gauge).
+        self._lease_expiry: dict[str, float] = {}
         self._closed = False
         #: Vault requests made (tests check single-flight with it).
         self.requests = 0
 
     # ------------------------------------------------------------ public API
 
-    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> Secret:
         self._check_open()
         self._check_segment(name, "secret name")
         who = self._principal_key(principal)
+        if who is not None and self.settings.user_auth == "jwt":
+            token = principal.access_token if isinstance(principal, Principal) else None
+            return await self._static.get(
+                ("kv-user", who, name), lambda: self._fetch_own(name, who, token)
+            )
         key = ("kv", who, name)
         return await self._static.get(key, lambda: self._fetch_static(name, who))
 
@@ -120,6 +134,30 @@ class VaultSecretProvider:
         self._check_open()
         self._check_segment(role, "database role")
         return await self._database.get(("db", role), lambda: self._fetch_database(role))
+
+    async def sign_checkpoint(self, data: bytes) -> str:
+        """Sign an audit checkpoint with this service's Transit key (``audit-<service>``):
+        Vault signs, the key never leaves it (the audit publisher's ``signer``)."""
+        from mcpmesh.secrets.bootstrap import TRANSIT_MOUNT, audit_key
+
+        self._check_open()
+        what = f"an audit signature of the {self.service} service"
+        try:
+            response = await self._request(
+                lambda: self._client.secrets.transit.sign_data(
+                    name=audit_key(self.service),
+                    hash_input=base64.b64encode(data).decode(),
+                    mount_point=TRANSIT_MOUNT,
+                ),
+                what,
+            )
+        except _Denied:
+            raise SecretUnavailable(
+                f"Vault's policy for the {self.service} service does not allow "
+                f"{TRANSIT_MOUNT}/sign/{audit_key(self.service)}; run the bootstrap again.",
+                service=self.service,
+            ) from None
+        return str(response["data"]["signature"])
 
     async def close(self) -> None:
         """Stop renewals, revoke the leases obtained, and drop the token if it was ours."""
@@ -142,6 +180,11 @@ class VaultSecretProvider:
         self._client.token = ""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def lease_seconds_left(self) -> dict[str, float]:
+        """Seconds until each role's current database lease expires (``/metrics``)."""
+        now = self._clock.time()
+        return {role: max(0.0, at - now) for role, at in self._lease_expiry.items()}
+
     async def readiness(self) -> str | None:
         """For ``service.readiness_checks``: None when Vault answers and we can log in."""
         try:
@@ -157,23 +200,119 @@ class VaultSecretProvider:
             return f"services/{self.service}/{name}"
         return f"services/{self.service}/principals/{principal}/{name}"
 
-    async def _fetch_static(self, name: str, principal: str | None) -> Leased[str]:
+    async def _fetch_static(self, name: str, principal: str | None) -> Leased[Secret]:
         value = None
         if principal is not None:
             value = await self._read_kv(name, principal)
             if value is None and not self.settings.principal_fallback:
                 raise self._missing(name, principal)
-        if value is None:
+        secret = Secret(value, "user") if value is not None else None
+        if secret is None:
             value = await self._read_kv(name, None)
-        if value is None:
-            raise self._missing(name, None)
-        remember(value)
+            if value is None:
+                raise self._missing(name, None)
+            secret = Secret(value, "shared")
+        remember(secret)
         return Leased.for_ttl(
-            value,
+            secret,
             self.settings.cache_ttl,
             self.settings.refresh_fraction,
             now=self._clock.monotonic(),
         )
+
+    # ------------------------------------------------------------ callers' own, as them
+
+    async def _fetch_own(self, name: str, principal: str, token: str | None) -> Leased[Secret]:
+        """``user_auth=jwt``: the principal's own secret read with a Vault token obtained
+        from the principal's access token (the service's identity is denied the path);
+        the service's shared one, with its own identity, only as the usual fallback."""
+        if token is None:
+            raise SecretUnavailable(
+                f"Reading {principal}'s own {name!r} needs the caller's access token "
+                "(MCPMESH_VAULT_USER_AUTH=jwt); pass principal=ctx.principal.",
+                service=self.service,
+                name=name,
+            )
+        path = self._path(name, principal)
+        vault_token = await self._user_vault_token(token)
+
+        def read() -> dict:
+            return self._user_client(vault_token).secrets.kv.v2.read_secret_version(
+                path=path, mount_point=self.settings.kv_mount, raise_on_deleted_version=True
+            )
+
+        try:
+            response = await self._run(read)
+        except hvac.exceptions.InvalidPath:
+            response = None
+        except hvac.exceptions.Forbidden:
+            raise SecretUnavailable(
+                f"Vault's user policy does not let {principal} read "
+                f"{self.settings.kv_mount}/{path}; run the bootstrap's write_user_jwt_auth.",
+                service=self.service,
+                name=name,
+            ) from None
+        except UNREACHABLE as exc:
+            raise self._unreachable(f"secret {name!r} of {principal}", exc) from None
+        value = ((response or {}).get("data") or {}).get("data", {}).get("value")
+        if isinstance(value, str):
+            secret = Secret(value, "user")
+        elif self.settings.principal_fallback:
+            shared = await self._read_kv(name, None)
+            if shared is None:
+                raise self._missing(name, principal)
+            secret = Secret(shared, "shared")
+        else:
+            raise self._missing(name, principal)
+        remember(secret)
+        return Leased.for_ttl(
+            secret,
+            self.settings.cache_ttl,
+            self.settings.refresh_fraction,
+            now=self._clock.monotonic(),
+        )
+
+    def _user_client(self, token: str) -> hvac.Client:
+        return hvac.Client(
+            url=self.settings.addr,
+            token=token,
+            timeout=self.settings.timeout,
+            verify=self.settings.ca_cert or True,
+            namespace=self.settings.namespace or None,
+        )
+
+    async def _user_vault_token(self, access_token: str) -> str:
+        """A Vault token for the caller (JWT auth login with their access token), kept
+        until 80 % of its TTL."""
+        digest, now = token_digest(access_token), self._clock.monotonic()
+        cached = self._user_tokens.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        settings = self.settings
+
+        def login() -> dict:
+            return self._user_client("").auth.jwt.jwt_login(
+                role=settings.user_jwt_role,
+                jwt=access_token,
+                use_token=False,
+                path=settings.user_jwt_mount,
+            )
+
+        try:
+            response = await self._run(login)
+        except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden) as exc:
+            raise SecretUnavailable(
+                f"Vault refused the caller's token at {settings.user_jwt_mount}/login "
+                f"(role {settings.user_jwt_role}): {str(exc).splitlines()[0][:200]}",
+                service=self.service,
+            ) from None
+        except UNREACHABLE as exc:
+            raise self._unreachable("a login with the caller's token", exc) from None
+        auth = response["auth"]
+        for key in [k for k, (_, until) in self._user_tokens.items() if until <= now]:
+            del self._user_tokens[key]
+        self._user_tokens[digest] = (auth["client_token"], now + 0.8 * auth["lease_duration"])
+        return str(auth["client_token"])
 
     async def _read_kv(self, name: str, principal: str | None) -> str | None:
         path = self._path(name, principal)
@@ -253,6 +392,7 @@ class VaultSecretProvider:
             expires_at=self._clock.time() + ttl,
         )
         self._leases.add(lease_id)
+        self._lease_expiry[role] = credentials.expires_at
         if response.get("renewable") and ttl > 0:
             self._lease_tasks[lease_id] = asyncio.create_task(
                 self._renew_lease_loop(role, credentials, ttl), name=f"vault-lease-{role}"
@@ -295,6 +435,7 @@ class VaultSecretProvider:
                 )
                 capped = new_ttl < increment * 0.9
                 if self._is_current(role, lease_id):
+                    self._lease_expiry[role] = credentials.expires_at
                     # Capped by the role's max TTL, the lease cannot live on: the next caller
                     # gets new credentials while these stay valid for open connections.
                     fraction = 0.0 if capped else self.settings.refresh_fraction
@@ -336,7 +477,8 @@ class VaultSecretProvider:
         for attempt in range(2):
             generation = await self._ensure_login(what)
             try:
-                return await self._run(call)
+                with upstream("vault"):
+                    return await self._run(call)
             except UNREACHABLE as exc:
                 raise self._unreachable(what, exc) from None
             except hvac.exceptions.Forbidden:

@@ -8,6 +8,7 @@ The transport supplies a :class:`Channel` that knows where this request's messag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
@@ -39,7 +40,9 @@ from mcpmesh.protocol.types import (
     SamplingMessage,
     TextContent,
 )
-from mcpmesh.secrets.provider import SecretProvider
+from mcpmesh.protocol.v2026 import ElicitInput, RootsInput, SamplingInput
+from mcpmesh.secrets.provider import CredentialKind, SecretProvider
+from mcpmesh.server.mrtr import AnswerBook, InputRequired
 from mcpmesh.server.results import ToolError
 from mcpmesh.server.schema import input_schema
 
@@ -49,6 +52,11 @@ _LEVEL_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 class ClientCapabilityError(ToolError):
     """The client did not declare what a server→client request needs."""
+
+
+class SamplingUnavailable(ToolError):
+    """The sampling fallback has no backend to reach (no broker runs anywhere). On the
+    2026 wire the question then goes to the client, which needs the sampling capability."""
 
 
 class ClientRequestError(ToolError):
@@ -92,10 +100,28 @@ _CONFIRM_SCHEMA = {
 }
 
 
-#: ``(kind, tool, session, arguments, outcome, seconds)``: told of every tool call,
-#: sampling request and elicitation (kind ``tool``/``sampling``/``elicitation``);
-#: must not block (the bus queues the event and publishes it in the background).
-AuditHook = Callable[[str, str | None, SessionState, Any, str, float], None]
+class AuditHook(Protocol):
+    """``(kind, tool, session, arguments, outcome, seconds, *, principal, credential)``:
+    told of every tool call, sampling request and elicitation (kind
+    ``tool``/``sampling``/``elicitation``); ``principal`` is the caller's
+    :attr:`~mcpmesh.auth.Principal.key` and ``credential`` which kind of upstream
+    credential the call used (``user``/``shared``, never the value). Must not block (the
+    bus queues the event and publishes it in the background)."""
+
+    def __call__(
+        self,
+        kind: str,
+        tool: str | None,
+        session: SessionState,
+        arguments: Any,
+        outcome: str,
+        seconds: float,
+        *,
+        principal: str | None = None,
+        credential: CredentialKind | None = None,
+    ) -> None: ...
+
+
 #: Checks (raises ToolError to refuse) and adjusts every sampling request before it goes out.
 SamplingPolicy = Callable[["Context[Any]", CreateMessageParams], Awaitable[CreateMessageParams]]
 #: Where ``ctx.sample()`` goes when the client cannot sample (the LLM backend).
@@ -112,7 +138,9 @@ class Context(Generic[StateT]):
 
     __slots__ = (
         "_channel",
+        "answers",
         "audit_hook",
+        "credential",
         "method",
         "params",
         "principal",
@@ -156,8 +184,14 @@ class Context(Generic[StateT]):
         #: The tool being called (``None`` for resources, prompts, completions).
         self.tool: str | None = None
         self.audit_hook: AuditHook | None = None
+        #: Which kind of upstream credential this request used (``shared`` wins once any
+        #: shared one was used); ``None``: none. For the audit event.
+        self.credential: CredentialKind | None = None
         self.sampling_policy: SamplingPolicy | None = None
         self.sampling_fallback: SamplingFallback | None = None
+        #: Set by the ``mrtr`` middleware on the 2026 wire: questions are answered from
+        #: this book (or end the attempt with ``input_required``) instead of a request.
+        self.answers: AnswerBook | None = None
 
     # ------------------------------------------------------------ identity
 
@@ -165,16 +199,37 @@ class Context(Generic[StateT]):
     def session_id(self) -> str:
         return self.session.id
 
+    @property
+    def principal_key(self) -> str | None:
+        """The caller's :attr:`~mcpmesh.auth.Principal.key` (audit, logs, rate limits)."""
+        return self.principal.key if self.principal is not None else None
+
+    def used_credential(self, kind: CredentialKind) -> None:
+        """Note the kind of upstream credential the request used (``ctx.secrets`` calls it)."""
+        if self.credential != "shared":
+            self.credential = kind
+
     def audit(self, kind: str, arguments: Any, outcome: str, seconds: float) -> None:
         """Record a sampling request or elicitation in the audit trail (if one is on)."""
         if self.audit_hook is not None:
-            self.audit_hook(kind, self.tool, self.session, arguments, outcome, seconds)
+            self.audit_hook(
+                kind,
+                self.tool,
+                self.session,
+                arguments,
+                outcome,
+                seconds,
+                principal=self.principal_key,
+                credential=self.credential,
+            )
 
     # ------------------------------------------------------------ logging and progress
 
     async def log(self, level: LogLevel, data: Any, logger: str | None = None) -> None:
-        """Send a log message to the client if it asked for this level or above."""
-        if _LEVEL_RANK[level] < _LEVEL_RANK[self.session.log_level]:
+        """Send a log message to the client if it asked for this level or above (on the
+        2026 wire a request that names no ``logLevel`` gets none)."""
+        wanted = self.session.log_level
+        if wanted is None or _LEVEL_RANK[level] < _LEVEL_RANK[wanted]:
             return
         # Log data goes to the client as it is: keep handed-out secrets and token-shaped
         # strings out of it, as the result filter does for tool results.
@@ -226,8 +281,11 @@ class Context(Generic[StateT]):
         model_hints: list[str] | None = None,
         stop_sequences: list[str] | None = None,
         timeout: float | None = None,
+        key: str | None = None,
     ) -> CreateMessageResult:
-        """Ask the client's model for a completion (``sampling/createMessage``)."""
+        """Ask the client's model for a completion (``sampling/createMessage``).
+
+        ``key`` names the question on the 2026 wire (its ``inputRequests`` key)."""
         messages = (
             [SamplingMessage(role="user", content=TextContent(prompt))]
             if isinstance(prompt, str)
@@ -245,18 +303,27 @@ class Context(Generic[StateT]):
                 else None
             ),
         )
+        with self.answers.question() if self.answers is not None else contextlib.nullcontext():
+            return await self._sample_checked(params, timeout, key)
+
+    async def _sample_checked(
+        self, params: CreateMessageParams, timeout: float | None, key: str | None
+    ) -> CreateMessageResult:
         if self.sampling_policy is None and self.audit_hook is None:
-            return await self._sample(params, timeout)
+            return await self._sample(params, timeout, key)
         started = time.perf_counter()
         outcome = "failed"
         try:
             if self.sampling_policy is not None:
                 params = await self.sampling_policy(self, params)
-            result = await self._sample(params, timeout)
+            result = await self._sample(params, timeout, key)
             outcome = "ok"
             return result
         except ToolError as exc:
             outcome = f"refused: {exc}"[:200]
+            raise
+        except InputRequired:
+            outcome = "input_required"
             raise
         except asyncio.CancelledError:
             outcome = "cancelled"
@@ -267,8 +334,18 @@ class Context(Generic[StateT]):
             )
 
     async def _sample(
-        self, params: CreateMessageParams, timeout: float | None
+        self, params: CreateMessageParams, timeout: float | None, key: str | None
     ) -> CreateMessageResult:
+        if self.answers is not None:
+            fallback = self.sampling_fallback
+            if self.session.capabilities.sampling is None and fallback is not None:
+                try:  # the broker serves 2026 clients that cannot sample, as on 2025
+                    return await fallback(self, params)
+                except SamplingUnavailable:
+                    pass  # no broker: asking the client is -32021 without the capability
+            return await self.answers.ask(
+                SamplingInput(params=params), CreateMessageResult, key=key
+            )
         if self.session.capabilities.sampling is None:
             fallback = self.sampling_fallback
             if fallback is not None:
@@ -281,17 +358,24 @@ class Context(Generic[StateT]):
         return _decode_reply(raw, CreateMessageResult, "sampling/createMessage")
 
     async def elicit(
-        self, message: str, schema: dict[str, Any] | type, *, timeout: float | None = None
+        self,
+        message: str,
+        schema: dict[str, Any] | type,
+        *,
+        timeout: float | None = None,
+        key: str | None = None,
     ) -> ElicitResult:
         """Ask the user for structured input (form-mode ``elicitation/create``).
 
         ``schema`` is a flat object schema of primitives, or a Struct type to derive it
         from. The answer's ``action`` is ``accept``, ``decline`` or ``cancel``; an accepted
         answer's content has been checked against ``schema`` (a mismatch raises
-        :class:`ClientRequestError`: a client's form is input like any other).
+        :class:`ClientRequestError`: a client's form is input like any other). ``key``
+        names the question on the 2026 wire (its ``inputRequests`` key).
         """
-        if self.session.capabilities.elicitation is None or not versions.has_elicitation(
-            self.session.protocol_version
+        if self.answers is None and (
+            self.session.capabilities.elicitation is None
+            or not versions.has_elicitation(self.session.protocol_version)
         ):
             raise ClientCapabilityError(
                 "This tool needs to ask you a question, but the client did not declare the "
@@ -302,13 +386,20 @@ class Context(Generic[StateT]):
         started = time.perf_counter()
         outcome = "failed"
         try:
-            raw = await self._ask("elicitation/create", params, timeout)
-            answer: ElicitResult = _decode_reply(raw, ElicitResult, "elicitation/create")
+            answer: ElicitResult
+            if self.answers is not None:
+                answer = await self.answers.ask(ElicitInput(params=params), ElicitResult, key=key)
+            else:
+                raw = await self._ask("elicitation/create", params, timeout)
+                answer = _decode_reply(raw, ElicitResult, "elicitation/create")
             if answer.action == "accept":
                 outcome = "invalid answer"
                 _check_answer(answer.content, requested)
             outcome = answer.action
             return answer
+        except InputRequired:
+            outcome = "input_required"
+            raise
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -321,7 +412,9 @@ class Context(Generic[StateT]):
                     time.perf_counter() - started,
                 )
 
-    async def confirm(self, message: str, *, timeout: float | None = None) -> None:
+    async def confirm(
+        self, message: str, *, timeout: float | None = None, key: str | None = None
+    ) -> None:
         """Ask the user to allow an action; returns only on an explicit yes.
 
         Yes is ``action: accept`` with ``confirm`` the JSON boolean ``true``. Anything
@@ -329,9 +422,10 @@ class Context(Generic[StateT]):
         field, a malformed or late answer — raises :class:`ConfirmationDeclined`, which
         the library renders as the one "not done" result. So a handler writes
         ``await ctx.confirm(question)`` and then acts; it cannot forget to check.
+        ``key`` names the question on the 2026 wire (its ``inputRequests`` key).
         """
         try:
-            answer = await self.elicit(message, _CONFIRM_SCHEMA, timeout=timeout)
+            answer = await self.elicit(message, _CONFIRM_SCHEMA, timeout=timeout, key=key)
         except ClientCapabilityError:
             raise ClientCapabilityError(
                 "This action needs your confirmation, but the client cannot ask for it "
@@ -350,8 +444,12 @@ class Context(Generic[StateT]):
                 "Not done: the user did not tick the confirmation. Nothing was changed."
             )
 
-    async def list_roots(self, *, timeout: float | None = None) -> list[Root]:
+    async def list_roots(
+        self, *, timeout: float | None = None, key: str | None = None
+    ) -> list[Root]:
         """The client's roots (``roots/list``)."""
+        if self.answers is not None:
+            return (await self.answers.ask(RootsInput(), ListRootsResult, key=key)).roots
         if self.session.capabilities.roots is None:
             raise ClientCapabilityError("The client did not declare the roots capability.")
         raw = await self._ask("roots/list", {}, timeout)

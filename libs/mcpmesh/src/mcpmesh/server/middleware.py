@@ -6,21 +6,45 @@ A middleware is ``async (ctx, call_next) -> result``: it may look at ``ctx.metho
 result. The composition root (:func:`mcpmesh.app.create_app`) builds the chain; nothing
 installs itself on the :class:`~mcpmesh.server.service.Service`.
 
-The entries the library ships are here: :func:`audit`, :func:`redact_results` and
-:func:`sampling`.
+The entries the library ships are here: :func:`authorize` (scopes, first when
+authentication is on), :func:`caller_credentials`, :func:`mrtr` (the 2026 wire's multi
+round-trip requests, first in the default chain), :func:`audit`, :func:`redact_results`
+and :func:`sampling`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+from msgspec import UNSET
+
+from mcpmesh.auth.principal import AuthError
 from mcpmesh.guard.redaction import redact_result
+from mcpmesh.guard.sealing import StateSealer, request_digest
+from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import McpError
-from mcpmesh.protocol.types import CallToolParams, CallToolResult
+from mcpmesh.protocol.types import (
+    CallToolParams,
+    CallToolResult,
+    GetPromptParams,
+    ListToolsResult,
+)
+from mcpmesh.protocol.v2026 import RequestEnvelope
+from mcpmesh.secrets.caller import CallerSecrets
 from mcpmesh.server.context import AuditHook, Context, SamplingFallback, SamplingPolicy
+from mcpmesh.server.mrtr import (
+    AnswerBook,
+    InputRequired,
+    Outcome,
+    attempt,
+    input_required,
+    open_book,
+)
+from mcpmesh.server.tools import ToolSpec
 
 CallNext = Callable[[Context[Any]], Awaitable[Any]]
 Middleware = Callable[[Context[Any], CallNext], Awaitable[Any]]
@@ -55,21 +79,97 @@ def _bind(entry: Middleware, call_next: CallNext) -> CallNext:
     return call
 
 
-def audit(hook: AuditHook) -> Middleware:
+#: Builds the 403 ``insufficient_scope`` refusal naming every scope a call needs
+#: (:meth:`mcpmesh.auth.Authenticator.insufficient_scope`).
+ScopeRefusal = Callable[[Sequence[str]], AuthError]
+
+
+def authorize(
+    refuse: ScopeRefusal,
+    tools: Mapping[str, ToolSpec],
+    service_name: str,
+    *,
+    list_all_tools: bool = False,
+) -> Middleware:
+    """Scopes: a tool call needs every scope of its tool (``service.tools[name].scopes``),
+    anything else that runs service code (resources, prompts, completions) the service's
+    read scope ``<service>:read``. ``tools/list`` shows only the tools the caller's token
+    allows, unless ``list_all_tools`` (``MCPMESH_AUTH_LIST_ALL_TOOLS``). A request with no
+    principal (authentication off) passes untouched."""
+
+    async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
+        principal = ctx.principal
+        if principal is None:
+            return await call_next(ctx)
+        granted = principal.scopes
+        if ctx.method == "tools/call":
+            spec = tools.get(ctx.tool) if ctx.tool is not None else None
+            if spec is not None and not granted.issuperset(spec.scopes):
+                raise refuse(spec.scopes)
+            return await call_next(ctx)
+        if ctx.method == "tools/list":
+            result: ListToolsResult = await call_next(ctx)
+            if list_all_tools:
+                return result
+            allowed = [
+                tool
+                for tool in result.tools
+                if tool.name in tools and granted.issuperset(tools[tool.name].scopes)
+            ]
+            return ListToolsResult(tools=allowed, next_cursor=result.next_cursor)
+        read = f"{service_name}:read"
+        if read not in granted:
+            raise refuse([read])
+        return await call_next(ctx)
+
+    return entry
+
+
+def caller_credentials(service_name: str, *, shared_allowed: bool) -> Middleware:
+    """``ctx.secrets`` becomes the caller's view (:class:`~mcpmesh.secrets.caller.CallerSecrets`):
+    a principal's own credential first, the service's shared one as fallback only when
+    ``shared_allowed`` (``MCPMESH_<SVC>_SHARED_CREDENTIALS``), and ``ctx.credential``
+    says which kind was used."""
+
+    async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
+        ctx.secrets = CallerSecrets(
+            ctx.secrets,
+            service_name,
+            shared_allowed=shared_allowed,
+            used=ctx.used_credential,
+            caller=ctx.principal,
+        )
+        return await call_next(ctx)
+
+    return entry
+
+
+#: Awaited before a tool runs: waits for room to record the call, or raises (the call is
+#: refused, never run unrecorded) — the bus's ``Auditor.admit``.
+Admission = Callable[[], Awaitable[None]]
+
+
+def audit(hook: AuditHook, *, admit: Admission | None = None) -> Middleware:
     """Tell ``hook`` of every tool call, and (through the context) of every sampling
-    request and elicitation a handler makes."""
+    request and elicitation a handler makes; with ``admit``, a tool call runs only once
+    it has admitted it (the audit buffer has room)."""
 
     async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
         ctx.audit_hook = hook
         if ctx.method != "tools/call":
             return await call_next(ctx)
         params: CallToolParams = ctx.params
+        if admit is not None:
+            await admit()
         started = time.perf_counter()
         outcome = "failed"
         try:
             result: CallToolResult = await call_next(ctx)
             outcome = "error" if result.is_error else "ok"
             return result
+        except InputRequired:  # this attempt asks the client (2026 wire); the retry runs it
+            outcome = "input_required"
+            raise
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -84,6 +184,8 @@ def audit(hook: AuditHook) -> Middleware:
                 params.arguments,
                 outcome,
                 time.perf_counter() - started,
+                principal=ctx.principal_key,
+                credential=ctx.credential,
             )
 
     return entry
@@ -105,5 +207,53 @@ def sampling(policy: SamplingPolicy | None, fallback: SamplingFallback | None) -
         ctx.sampling_policy = policy
         ctx.sampling_fallback = fallback
         return await call_next(ctx)
+
+    return entry
+
+
+def _digest(method: str, params: Any) -> str:
+    """What a state is bound to: the method, the tool/prompt name or resource URI, and the
+    arguments (decoded, so the digest ignores how the client serialized them)."""
+    if isinstance(params, CallToolParams):
+        return request_digest(method, params.name, msgspec.json.decode(params.arguments))
+    if isinstance(params, GetPromptParams):
+        return request_digest(method, params.name, params.arguments)
+    return request_digest(method, str(getattr(params, "uri", "")), None)
+
+
+def mrtr(sealer: StateSealer) -> Middleware:
+    """MRTR on the 2026 wire: run the request with an :class:`AnswerBook` on the context;
+    when it stops at a question, answer ``input_required`` with a sealed state.
+
+    It must be the first entry of the chain, so that every other entry (audit, policy)
+    runs inside each attempt. It does nothing on the 2025 wire or for other methods.
+    """
+
+    async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
+        if not (
+            versions.asks_through_results(ctx.session.protocol_version)
+            and versions.may_require_input(ctx.method)
+        ):
+            return await call_next(ctx)
+        params = ctx.params
+        binding = ctx.principal.binding if ctx.principal is not None else None
+        if params.request_state is None:  # a first round: nothing to open (the fast path)
+            book = AnswerBook(ctx.session.capabilities, {})
+            digest = None
+        else:
+            digest = _digest(ctx.method, params)
+            envelope = RequestEnvelope(
+                input_responses=UNSET if params.input_responses is None else params.input_responses,
+                request_state=params.request_state,
+            )
+            book = open_book(
+                envelope, ctx.session.capabilities, sealer, binding=binding, request=digest
+            )
+        ctx.answers = book
+        outcome = await attempt(lambda: call_next(ctx), book)
+        if outcome is Outcome.NEEDS_INPUT:
+            digest = digest or _digest(ctx.method, params)
+            return input_required(book, sealer, binding=binding, request=digest)
+        return outcome
 
     return entry

@@ -10,16 +10,18 @@ question the book answers returns at once; the first one it cannot ends the atte
 both eras; what it owes is no side effect before its last question and deterministic
 questions (see the library README, "MRTR execution model").
 
-This module knows nothing of ``Context`` or HTTP: ``Context`` asks through
-:meth:`AnswerBook.ask` on the 2026 wire, and the request pipeline calls
-:func:`open_book` before the handler and :func:`input_required` after it.
+The core knows nothing of ``Context`` or HTTP: ``Context`` asks through
+:meth:`AnswerBook.ask` on the 2026 wire, and the ``mrtr`` middleware (first in the
+chain; :func:`mcpmesh.server.middleware.mrtr`) calls :func:`open_book` before the handler and :func:`input_required` after it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Literal, TypeVar
 
 import msgspec
@@ -49,15 +51,38 @@ class InputRequired(BaseException):
 class AnswerBook:
     """The answers one 2026 attempt may use, and the questions it asked without one."""
 
-    __slots__ = ("_capabilities", "_count", "answers", "asked")
+    __slots__ = ("_capabilities", "_count", "_open", "_quiet", "answers", "asked")
 
     def __init__(self, capabilities: ClientCapabilities, answers: Mapping[str, Raw]) -> None:
         self._capabilities = capabilities
         self._count = 0
+        self._open = 0
+        self._quiet: asyncio.Future[None] | None = None
         #: Every answer this request carries (sealed earlier rounds + accepted new ones).
         self.answers: dict[str, Raw] = dict(answers)
         #: Questions of this attempt that have no answer yet, by key.
         self.asked: dict[str, InputRequest] = {}
+
+    @contextlib.contextmanager
+    def question(self) -> Iterator[None]:
+        """Around everything a ``ctx`` question does before :meth:`ask` (the sampling
+        policy may wait on the bus): an attempt ending at another question waits for this
+        one to register, so concurrent questions still go out in one round."""
+        self._open += 1
+        try:
+            yield
+        finally:
+            self._open -= 1
+            if self._open == 0 and self._quiet is not None and not self._quiet.done():
+                self._quiet.set_result(None)
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no question is on its way to :meth:`ask` (bounded by ``timeout``)."""
+        if self._open == 0:
+            return
+        self._quiet = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._quiet), timeout)
 
     def key_for(self, question: InputRequest, key: str | None) -> str:
         """``key`` when the handler names one, else kind, position and content digest
@@ -137,16 +162,21 @@ class Outcome(enum.Enum):
     NEEDS_INPUT = "needs_input"
 
 
-async def attempt(call: Callable[[], Awaitable[T]]) -> T | Literal[Outcome.NEEDS_INPUT]:
+async def attempt(
+    call: Callable[[], Awaitable[T]], book: AnswerBook | None = None
+) -> T | Literal[Outcome.NEEDS_INPUT]:
     """Run one attempt of a handler. Questions asked concurrently (``asyncio.gather`` or a
     ``TaskGroup``) all reach the book: each registers before it raises, in the same turn
-    of the event loop, so they go out in one round."""
+    of the event loop, and with ``book`` the attempt also waits for questions still on
+    their way (:meth:`AnswerBook.question`), so they go out in one round."""
     try:
         return await call()
     except InputRequired:
-        return Outcome.NEEDS_INPUT
+        pass
     except BaseExceptionGroup as group:  # a TaskGroup of questions
         _, rest = group.split(InputRequired)
         if rest is not None:
             raise rest from None
-        return Outcome.NEEDS_INPUT
+    if book is not None:
+        await book.settle()
+    return Outcome.NEEDS_INPUT

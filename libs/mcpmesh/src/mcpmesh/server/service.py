@@ -59,6 +59,7 @@ from mcpmesh.protocol.types import (
     ToolAnnotations,
     UriParams,
 )
+from mcpmesh.protocol.v2026 import CacheHints, DiscoverResult, ListenParams, result_meta
 from mcpmesh.secrets import SecretProvider, secrets_from_env
 from mcpmesh.server.context import Channel, Context, StateT
 from mcpmesh.server.middleware import CHAINED_METHODS
@@ -154,6 +155,7 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: None = None,
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None: ...
 
     @overload
@@ -168,6 +170,7 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: Lifespan[StateT],
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None: ...
 
     def __init__(
@@ -181,8 +184,13 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: Lifespan[StateT] | None = None,
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None:
         self.name = name
+        #: Holds no credentials and may serve any address without authentication (the
+        #: conformance fixture); every other service refuses a non-loopback address
+        #: without ``MCPMESH_AUTH_ISSUERS`` unless the operator opts out.
+        self.public = public
         self.info = Implementation(name=name, version=version, title=title, icons=icons)
         self.instructions = instructions
         self.settings = settings or ServerSettings()
@@ -213,6 +221,10 @@ class Service(Generic[StateT]):
             "prompts/list": (PaginatedParams, self._list_prompts),
             "prompts/get": (GetPromptParams, self._get_prompt),
             "completion/complete": (CompleteParams, self._complete),
+            # 2026-07-28 only (versions.method_exists); listen is served by the transport,
+            # which holds its stream open: this entry only makes the method known.
+            "server/discover": (None, self._discover),
+            "subscriptions/listen": (ListenParams, self._listen),
         }
         self._methods: dict[str, Method] = {
             method: Method(params, handler, method in CHAINED_METHODS)
@@ -494,7 +506,10 @@ class Service(Generic[StateT]):
         whether it runs service code (and so passes the middleware chain)."""
         method = message.method
         entry = self._methods.get(method)  # type: ignore[arg-type]
-        if entry is None:
+        if entry is None or not versions.method_exists(
+            method,  # type: ignore[arg-type]
+            session.protocol_version,
+        ):
             raise McpError(METHOD_NOT_FOUND, f"Method not found: {method}")
         params = None if entry.params is None else decode_params(message.params, entry.params)
         meta = getattr(params, "meta", None)
@@ -543,6 +558,34 @@ class Service(Generic[StateT]):
             settings=self.settings,
             principal=principal,
         )
+
+    def method_known(self, method: str, version: str) -> bool:
+        """Whether ``method`` is served on ``version``'s wire (else -32601)."""
+        return method in self._methods and versions.method_exists(method, version)
+
+    def cache_hints(self, method: str) -> CacheHints:
+        """``ttlMs``/``cacheScope`` of a cacheable 2026 result. Lists are ``private``
+        (``tools/list`` is trimmed to the caller's scopes); the discover result is the same
+        for everyone. A list change is announced on ``subscriptions/listen``."""
+        if method == "server/discover":
+            return CacheHints(ttl_ms=300_000, cache_scope="public")
+        if method == "resources/read":
+            return CacheHints(ttl_ms=0, cache_scope="private")
+        return CacheHints(ttl_ms=60_000, cache_scope="private")
+
+    async def _discover(self, ctx: Context[Any]) -> DiscoverResult:
+        hints = self.cache_hints("server/discover")
+        return DiscoverResult(
+            supported_versions=versions.all_supported(),
+            capabilities=self.capabilities,
+            ttl_ms=hints.ttl_ms,
+            cache_scope=hints.cache_scope,
+            instructions=self.instructions,
+            meta=result_meta(self.info),
+        )
+
+    async def _listen(self, ctx: Context[Any]) -> Any:
+        raise McpError(METHOD_NOT_FOUND, "subscriptions/listen is served by the transport")
 
     async def _ping(self, ctx: Context[Any]) -> EmptyResult:
         return EmptyResult()
@@ -604,7 +647,9 @@ class Service(Generic[StateT]):
                 variables = spec.matcher.match(uri)
                 if variables is not None:
                     return ReadResourceResult(contents=await spec.read(ctx, uri, variables))
-        raise resource_not_found(uri)
+        raise resource_not_found(
+            uri, versions.resource_not_found_code(ctx.session.protocol_version)
+        )
 
     def _known_uri(self, uri: str) -> bool:
         return uri in self.resources or any(

@@ -10,6 +10,8 @@ import jsonschema_rs
 import msgspec
 import structlog
 
+from mcpmesh.protocol.errors import McpError
+from mcpmesh.protocol.headers import HeaderParam, header_params
 from mcpmesh.protocol.types import (
     CallToolResult,
     Icon,
@@ -69,6 +71,8 @@ class ToolSpec:
                 raise TypeError(f"tool {name}: invalid input_schema: {exc}") from None
         if input_schema is None:
             input_schema = NO_ARGUMENTS if self.args_type is None else args_schema(self.args_type)
+        #: ``x-mcp-header`` parameters (2026 wire); a bad annotation stops the start here.
+        self.header_params: tuple[HeaderParam, ...] = header_params(name, input_schema)
         if output_type is None and _is_structured(returned):
             output_type = returned
         self.output_type = output_type
@@ -104,6 +108,8 @@ class ToolSpec:
             return self._to_result(await self.handler(*call_args))
         except ToolError as exc:
             return ToolResult.error(str(exc)).to_wire()
+        except McpError:
+            raise  # a protocol error (e.g. -32021 on the 2026 wire): a JSON-RPC error
         except Exception:
             log.exception("tool_failed", tool=self.name)
             return ToolResult.error(

@@ -45,6 +45,10 @@ class ClusterEndpoint(Protocol):
     def forget_session(self, session_id: str) -> None:
         """The session ended elsewhere: drop its live part here."""
 
+    def deliver_change(self, method: str, uri: str | None) -> None:
+        """A list or resource changed (on any replica): tell this replica's
+        ``subscriptions/listen`` streams (2026 wire)."""
+
 
 class Cluster(Protocol):
     #: Names this replica in request and stream ids, so answers find their way back.
@@ -77,6 +81,9 @@ class Cluster(Protocol):
 
     async def publish_session_message(self, session_id: str, payload: bytes) -> None:
         """Send a message to the session's GET stream, on whichever replica holds it."""
+
+    async def publish_change(self, method: str, uri: str | None) -> None:
+        """Announce a list change or resource update to every replica's listen streams."""
 
     async def serve_session_stream(
         self,

@@ -44,6 +44,7 @@ from mcpmesh.protocol.session import SessionState
 from mcpmesh.protocol.types import CancelledParams, InitializeParams
 from mcpmesh.server.middleware import Middleware, compose
 from mcpmesh.server.service import Service
+from mcpmesh.transport import stateless
 from mcpmesh.transport.cluster import Cluster, ClusterUnavailable
 from mcpmesh.transport.hosts import host_name, origin_host
 from mcpmesh.transport.sessions import (
@@ -95,6 +96,12 @@ def _too_slow(seconds: float) -> web.Response:
     )
     response.force_close()
     return response
+
+
+def _session_not_found() -> web.Response:
+    return error_response(
+        404, INVALID_REQUEST, "Session not found: it ended or never existed; initialize again"
+    )
 
 
 def _accepts(accept: str, media_type: str) -> bool:
@@ -236,6 +243,8 @@ class McpEndpoint:
             cluster.store if cluster is not None else store or MemorySessionStore()
         )
         self.runtimes: OrderedDict[str, SessionRuntime] = OrderedDict()
+        #: ``subscriptions/listen`` streams open here (2026 wire).
+        self.listeners = stateless.Listeners()
         self.closing = False
         self._allowed_hosts = _LOCAL_HOSTS | {h.lower() for h in self.settings.allowed_hosts}
         self._allow_any_host = "*" in self.settings.allowed_hosts
@@ -287,13 +296,11 @@ class McpEndpoint:
                 state = await self.store.get(session_id)
             except ClusterUnavailable as exc:
                 return unavailable_response(exc)
-            if state is None:
-                return error_response(
-                    404,
-                    INVALID_REQUEST,
-                    "Session not found: it ended or never existed; initialize again",
-                )
+            if state is None or not self._owns(request, state):
+                return _session_not_found()
             runtime = await self._adopt(state)
+        elif not self._owns(request, runtime.state):
+            return _session_not_found()
         else:
             self.runtimes.move_to_end(session_id)
         runtime.last_seen = time.monotonic()
@@ -312,6 +319,14 @@ class McpEndpoint:
                 f"Unsupported {VERSION_HEADER}: {header[:40]} (supported: {supported})",
             )
         return runtime
+
+    def _owns(self, request: web.Request, state: SessionState) -> bool:
+        """A session belongs to the principal that created it (issuer + subject): another
+        principal's token, or none where it was created with one, finds no session —
+        the same answer as an unknown id, so a session id learns nothing to its thief.
+        Every replica checks the binding stored with the session."""
+        principal = self._principal(request)
+        return state.principal == (principal.binding if principal is not None else None)
 
     async def _adopt(self, state: SessionState) -> SessionRuntime:
         replica = self.cluster.replica_id if self.cluster is not None else None
@@ -359,6 +374,11 @@ class McpEndpoint:
             message = decode_message(body, self.settings.max_json_depth)
         except McpError as exc:
             return error_response(400, exc.code, exc.message)
+        if stateless.is_modern(request, message, body):
+            try:
+                return await stateless.handle(self, request, message, self._principal(request))
+            except AuthError as exc:
+                return auth_error_response(exc)
         if message.method == "initialize":
             return await self._initialize(message, self._principal(request))
         runtime = await self._session(request)
@@ -400,6 +420,7 @@ class McpEndpoint:
             session=state.id[:8],
             version=state.protocol_version,
             client=params.client_info.name if params.client_info else None,
+            principal=principal.key if principal is not None else None,
         )
         return web.Response(
             body=encode_result(message.request_id, result),
@@ -503,6 +524,17 @@ class McpEndpoint:
             await response.write(b"retry: %d\n\n" % self.settings.sse_retry_ms)
         return response
 
+    async def run_stateless(
+        self,
+        state: SessionState,
+        message: Message,
+        channel: stateless.StatelessChannel,
+        principal: Principal | None,
+    ) -> Any:
+        """One 2026 request through the chain (the stateless module owns the rest)."""
+        ctx, chained = self.service.prepare(state, message, channel, principal)
+        return await (self._chain(ctx) if chained else self.service.dispatch(ctx))
+
     async def _run(
         self,
         runtime: SessionRuntime,
@@ -512,7 +544,10 @@ class McpEndpoint:
     ) -> None:
         request_id = message.request_id
         structlog.contextvars.bind_contextvars(
-            service=self.service.name, session=runtime.id[:8], request=request_id
+            service=self.service.name,
+            session=runtime.id[:8],
+            request=request_id,
+            principal=principal.key if principal is not None else None,
         )
         payload: bytes | None
         try:
@@ -545,6 +580,8 @@ class McpEndpoint:
         refused = self._check_origin(request) or await self._authenticate(request)
         if refused is not None:
             return refused
+        if stateless.is_modern_stream_request(request):
+            return stateless.method_not_allowed()
         if not _accepts(request.headers.get("Accept", ""), "text/event-stream"):
             return error_response(406, INVALID_REQUEST, "Accept must include text/event-stream")
         runtime = await self._session(request)
@@ -649,6 +686,8 @@ class McpEndpoint:
         refused = self._check_origin(request) or await self._authenticate(request)
         if refused is not None:
             return refused
+        if stateless.is_modern_stream_request(request):
+            return stateless.method_not_allowed()
         runtime = await self._session(request)
         if isinstance(runtime, web.Response):
             return runtime
@@ -702,6 +741,7 @@ class McpEndpoint:
 
     async def resource_updated(self, uri: str) -> None:
         payload = encode_notification("notifications/resources/updated", {"uri": uri})
+        await self._announce("notifications/resources/updated", uri)
         if self.cluster is not None:
             for state in self.cluster.sessions():
                 if uri in state.subscriptions:
@@ -713,12 +753,27 @@ class McpEndpoint:
 
     async def broadcast(self, method: str, params: Any) -> None:
         payload = encode_notification(method, params if params is not None else msgspec.UNSET)
+        await self._announce(method, None)
         if self.cluster is not None:
             for state in self.cluster.sessions():
                 await self.cluster.publish_session_message(state.id, payload)
             return
         for runtime in list(self.runtimes.values()):
             await self._to_standalone(runtime, payload)
+
+    async def _announce(self, method: str, uri: str | None) -> None:
+        """A change for the 2026 listen streams: every replica's, over the bus."""
+        if self.cluster is None:
+            self.listeners.deliver(method, uri)
+            return
+        try:
+            await self.cluster.publish_change(method, uri)
+        except ClusterUnavailable:
+            log.warning("change_not_announced", method=method)
+            self.listeners.deliver(method, uri)
+
+    def deliver_change(self, method: str, uri: str | None) -> None:
+        self.listeners.deliver(method, uri)
 
     @staticmethod
     async def _to_standalone(runtime: SessionRuntime, payload: bytes) -> None:
@@ -745,6 +800,7 @@ class McpEndpoint:
     async def drain(self, timeout: float) -> None:
         """Graceful shutdown: let running calls finish, then end every stream."""
         self.closing = True
+        self.listeners.close_all()
         tasks = [t for r in self.runtimes.values() for t in r.inflight.values()]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
