@@ -152,6 +152,80 @@ def write_approles(client: hvac.Client, options: BootstrapOptions) -> None:
         client.auth.approle.update_role_id(role_name=role, role_id=role)
 
 
+#: Where callers' own upstream credentials are read with their own identity.
+USER_JWT_MOUNT = "mcpmesh-users"
+
+
+def write_user_jwt_auth(
+    client: hvac.Client,
+    issuer: str,
+    resources: Mapping[str, str],
+    *,
+    mount: str = USER_JWT_MOUNT,
+    jwks_url: str | None = None,
+    token_ttl: str = "5m",
+) -> list[str]:
+    """Callers' credentials readable only with the caller's own token.
+
+    A JWT auth method trusts the mesh's authorization server; per service a role accepts
+    access tokens issued *for that service* (``bound_audiences`` = its canonical URL,
+    ``resources[service]``) and grants a policy templated on the token's subject: read
+    ``services/<svc>/principals/<sub>/*`` and nothing else. The service's own AppRole is
+    denied ``principals/*``. A compromised service can then read only the credentials of
+    principals whose valid tokens it holds — those calling it now. Returns the roles made.
+    """
+    methods = client.sys.list_auth_methods()
+    methods = methods.get("data", methods)
+    if f"{mount}/" not in methods:
+        client.sys.enable_auth_method("jwt", path=mount)
+        methods = client.sys.list_auth_methods()
+        methods = methods.get("data", methods)
+    accessor = methods[f"{mount}/"]["accessor"]
+    if jwks_url:
+        client.auth.jwt.configure(jwks_url=jwks_url, bound_issuer=issuer, path=mount)
+    else:
+        client.auth.jwt.configure(oidc_discovery_url=issuer, bound_issuer=issuer, path=mount)
+    subject = "{{identity.entity.aliases." + accessor + ".name}}"
+    roles = []
+    for service, resource in sorted(resources.items()):
+        user_policy = f"mcpmesh-{service}-user"
+        client.sys.create_or_update_policy(
+            name=user_policy,
+            policy=f'path "mcpmesh/data/services/{service}/principals/{subject}/*" '
+            '{\n  capabilities = ["read"]\n}\n',
+        )
+        client.auth.jwt.create_role(
+            name=service,
+            role_type="jwt",
+            user_claim="sub",
+            allowed_redirect_uris=[],
+            bound_audiences=[resource],
+            token_policies=[user_policy],
+            token_no_default_policy=True,
+            token_ttl=token_ttl,
+            token_max_ttl=token_ttl,
+            path=mount,
+        )
+        # The service's own identity no longer reads any caller's credentials.
+        fence = f"mcpmesh-{service}-no-principals"
+        client.sys.create_or_update_policy(
+            name=fence,
+            policy=f'path "mcpmesh/data/services/{service}/principals/*" '
+            '{\n  capabilities = ["deny"]\n}\n',
+        )
+        approle = f"mcpmesh-{service}"
+        try:
+            client.auth.approle.read_role(role_name=approle)
+        except hvac.exceptions.InvalidPath:
+            pass
+        else:
+            client.auth.approle.create_or_update_approle(
+                role_name=approle, token_policies=[approle, fence]
+            )
+        roles.append(f"{mount}/role/{service}")
+    return roles
+
+
 def issue_secret_ids(client: hvac.Client, services: Iterable[str]) -> dict[str, str]:
     """A fresh AppRole secret id per service (the caller stores them, e.g. 0600 files)."""
     return {
