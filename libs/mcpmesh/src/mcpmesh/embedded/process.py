@@ -24,6 +24,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether ``port`` on ``host`` can be bound right now."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 async def port_open(host: str, port: int) -> bool:
     try:
         _, writer = await asyncio.open_connection(host, port)
