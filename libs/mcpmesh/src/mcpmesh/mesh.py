@@ -143,8 +143,9 @@ def sign_in_lines(planned: dict[str, PlannedService], command: str) -> list[str]
         "(/.well-known/oauth-protected-resource/mcp), registers itself and opens a browser:",
         "sign in as dev (any password) and allow access. Each token is for one service.",
         "",
-        f"Scripts: `{command} token {example}` prints a dev token (client_credentials,",
-        f"subject mcpmesh-dev; --scope {example}:write for more), e.g.",
+        f"Scripts: `{command} token {example}` prints a dev token for {example}:read",
+        f'(client_credentials, subject mcpmesh-dev; --scope "{example}:read {example}:write"',
+        "for writes too), e.g.",
         f'  curl -H "Authorization: Bearer $({command} token {example})" \\',
         "       -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\",
         '       -d \'{"jsonrpc":"2.0","id":1,"method":"initialize","params":'
