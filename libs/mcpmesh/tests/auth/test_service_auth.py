@@ -25,13 +25,14 @@ from joserfc.jwk import RSAKey
 
 from mcpmesh import Context, Service
 from mcpmesh.app import AUTHENTICATOR_KEY, MCP_PATH, bind_socket, create_app
-from mcpmesh.auth import AuthSettings
+from mcpmesh.auth import Authenticator, AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.embedded.authserver import AuthServer
 from mcpmesh.server import middleware as entries
 
 from .conftest import (
     GITHUB,
+    OPAQUE,
     SLACK,
     authorization_code_token,
     client_credentials_token,
@@ -509,3 +510,57 @@ async def test_the_principal_key_reaches_the_tool_and_the_audit(
         result = (await response.json())["result"]
         assert result["content"][0]["text"] == "read for alice, logged as alice"
     assert events == [("read_thing", "alice", None)]  # the key, not the binding digest
+
+
+async def test_opaque_tokens_by_introspection(authserver: AuthServer, tmp_path: Path) -> None:
+    """``MCPMESH_AUTH_VALIDATION=introspection``: the app asks the AS (RFC 7662) about an
+    opaque token; a made-up one is 401 and the tool never runs."""
+    client_id, secret = authserver.dev_client()
+    credentials = tmp_path / "introspection-client.json"
+    credentials.write_text(json.dumps({"client_id": client_id, "client_secret": secret}))
+    auth = AuthSettings(
+        issuers=[authserver.issuer],
+        resource=OPAQUE,
+        validation="introspection",
+        introspection_client_file=str(credentials),
+    )
+    ran: list[str] = []
+    service = Service("opaque", version="0")
+
+    @service.tool(read_only=True)
+    async def peek(ctx: Context) -> str:
+        """Reads."""
+        ran.append(ctx.principal.subject if ctx.principal else "")
+        return "ok"
+
+    token = await client_credentials_token(authserver, OPAQUE, ["opaque:read"])
+    assert token.count(".") != 2  # opaque, not a JWT
+    async with serving(service, auth) as (url, _app), aiohttp.ClientSession() as http:
+        made_up = Caller(http, url, "made-up-opaque-token")
+        response = await made_up.initialize()
+        assert response.status == 401 and 'error="invalid_token"' in challenge(response)
+        caller = Caller(http, url, token)
+        assert (await caller.initialize()).status == 200
+        assert (await caller.call_tool("peek")).status == 200
+    assert ran == ["mcpmesh-dev"]
+
+
+async def test_a_handed_in_authenticator_gets_scopes_and_metadata_too(
+    authserver: AuthServer, tokens: dict[str, str], ran: list[str]
+) -> None:
+    """``create_app(authenticator=Authenticator(...))`` (the caller owns its life): the
+    scope check and the metadata come with it."""
+    auth = AuthSettings(issuers=[authserver.issuer], resource=GITHUB)
+    checker = Authenticator(auth, scopes=["github:read", "github:write"])
+    async with (
+        checker,
+        serving(build(ran), AuthSettings(), authenticator=checker) as (url, _app),
+        aiohttp.ClientSession() as http,
+    ):
+        base = url.removesuffix(MCP_PATH)
+        async with http.get(base + "/.well-known/oauth-protected-resource") as response:
+            assert (await response.json())["resource"] == GITHUB
+        reader = Caller(http, url, tokens["bob"])
+        assert (await reader.initialize()).status == 200
+        assert (await reader.call_tool("write_thing", {"text": "x"})).status == 403
+    assert ran == []

@@ -20,12 +20,7 @@ from mcpmesh.auth import Authenticator, Principal
 from mcpmesh.embedded.authserver import AuthServer
 from mcpmesh.embedded.vault import VaultServer, start_vault
 from mcpmesh.secrets import SecretUnavailable, VaultSecretProvider, VaultSettings
-from mcpmesh.secrets.bootstrap import (
-    BootstrapOptions,
-    bootstrap,
-    find_policy_dir,
-    write_user_jwt_auth,
-)
+from mcpmesh.secrets.bootstrap import BootstrapOptions, bootstrap, find_policy_dir
 
 from .conftest import GITHUB, SLACK, authorization_code_token, settings_for
 
@@ -42,8 +37,15 @@ async def vault(as_workdir: Path, authserver: AuthServer) -> AsyncIterator[Vault
     root = server.client()
 
     def set_up() -> None:
-        bootstrap(root, BootstrapOptions(policy_dir=find_policy_dir()))
-        write_user_jwt_auth(root, authserver.issuer, {"github": GITHUB, "slack": SLACK})
+        options = BootstrapOptions(
+            policy_dir=find_policy_dir(),
+            users_issuer=authserver.issuer,
+            users_resources={"github": GITHUB, "slack": SLACK},
+        )
+        bootstrap(root, options)
+        bootstrap(root, options)  # idempotent: the fence is not written twice
+        rules = root.sys.read_policy(name="mcpmesh-github")["data"]["rules"]
+        assert rules.count('capabilities = ["deny"]') == 1
         for path, value in (
             ("services/github/principals/alice/token", ALICE),
             ("services/github/principals/bob/token", BOB),

@@ -214,9 +214,13 @@ def create_app(
     # aiohttp enforces the body limit while reading; the endpoint turns it into 413.
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[ENDPOINT_KEY] = endpoint
-    if checker is not None:
-        app[AUTHENTICATOR_KEY] = checker
-        _add_metadata_routes(app, checker)
+    # The metadata of whichever token checker runs (the app's, or one handed in).
+    documented = checker or (
+        authenticator if isinstance(authenticator, TokenAuthenticator) else None
+    )
+    if documented is not None:
+        app[AUTHENTICATOR_KEY] = documented
+        _add_metadata_routes(app, documented)
     app.router.add_post(MCP_PATH, endpoint.handle_post)
     app.router.add_get(MCP_PATH, endpoint.handle_get)
     app.router.add_delete(MCP_PATH, endpoint.handle_delete)
