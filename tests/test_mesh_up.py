@@ -8,18 +8,24 @@ command exits 0."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from mcpmesh.scaffold import service_ports
 from mcpmesh.testing import oauth_client, sdk_session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "github" / "tests"))
+from github_double import GitHubDouble
 
 #: Every service of the checkout, one made by `mcpmesh new-service` included.
 SERVICES = set(service_ports(Path(__file__).resolve().parents[1]))
@@ -99,27 +105,50 @@ async def initialize_with(url: str, token: str) -> int:
         return r.status
 
 
-async def mcpmesh(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+async def mcpmesh(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str, str]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "mcpmesh",
         *args,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
-    out, err = await child.communicate()
+    out, err = await child.communicate(stdin.encode())
     assert child.returncode is not None
     return child.returncode, out.decode(), err.decode()
 
 
+@contextlib.asynccontextmanager
+async def github_double() -> AsyncIterator[GitHubDouble]:
+    """The GitHub API double (checked against GitHub's OpenAPI description) on loopback."""
+    double = GitHubDouble()
+    runner = web.AppRunner(double.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    double.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield double
+    finally:
+        await runner.cleanup()
+
+
 @pytest.mark.timeout(240)
 async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
+    async with github_double() as double:
+        await mesh_up_end_to_end(tmp_path, double)
+
+
+async def mesh_up_end_to_end(tmp_path: Path, double: GitHubDouble) -> None:
     env = {
         **os.environ,
         "MCPMESH_WORKDIR": str(tmp_path / "mesh"),
         "MCPMESH_LOG_LEVEL": "warning",
+        "MCPMESH_GH_API_URL": double.base_url,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -170,6 +199,17 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         assert "test_simple_text" in results["fixture"]["tools"]
         for name in SERVICES - PROBES.keys():
             assert not results[name]["error"], f"{name} lists no tools"
+        # The signed-in user's own GitHub token, stored as the printed hint says, is what
+        # reaches GitHub: the service reads it from Vault with the user's access token.
+        code, _, err = await mcpmesh(
+            "secrets", "set", "github", "token", "--for", "dev", env=env, stdin=double.PAT
+        )
+        assert code == 0, err
+        again = await use(urls["github"], signed_in=True)
+        assert not again["error"], again
+        assert [r.headers.get("Authorization") for r in double.requests if r.path == "/user"] == [
+            f"Bearer {double.PAT}"
+        ]
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

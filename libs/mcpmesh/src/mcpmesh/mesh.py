@@ -33,6 +33,7 @@ from mcpmesh.embedded import mesh_workdir
 from mcpmesh.embedded.authserver import authserver_starter, service_auth_env
 from mcpmesh.embedded.process import BackendError, free_port, port_free
 from mcpmesh.embedded.stack import STARTERS, Stack
+from mcpmesh.embedded.vault import vault_starter, vault_starter_for_callers
 
 READY_TIMEOUT = 20.0
 #: Each of these stops the mesh and its backends (SIGHUP: the terminal was closed).
@@ -188,13 +189,16 @@ async def run_mesh(services: list[str] | None = None, host: str = "127.0.0.1") -
 
 
 def _starters(planned: dict[str, PlannedService]) -> list[Any]:
-    """The backends, and the authorization server last when a service needs tokens."""
+    """The backends; when a service needs tokens, the authorization server first, and
+    Vault set up so that callers' own credentials are read with their own tokens."""
     protected = {name: p for name, p in planned.items() if not p.public}
     if not protected:
         return list(STARTERS)
     resources = {name: p.url for name, p in protected.items()}
     scopes = {name: p.scopes for name, p in protected.items()}
-    return [*STARTERS, authserver_starter(resources, scopes)]
+    callers_vault = vault_starter_for_callers(resources)
+    backends = [callers_vault if s is vault_starter else s for s in STARTERS]
+    return [authserver_starter(resources, scopes), *backends]
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
