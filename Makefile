@@ -67,7 +67,7 @@ format: $(VENV)/.synced ## ruff format and autofix
 	$(BIN)/ruff format libs services tests bench
 	$(BIN)/ruff check --fix libs services tests bench
 
-bench: $(VENV)/.synced $(AUTH_DEPS) ## benchmarks: tools/call under wrk vs FastMCP, bus, filesystem and postgres vs the reference servers, auth (token checks)
+bench: $(VENV)/.synced $(AUTH_DEPS) ## benchmarks: tools/call under wrk vs FastMCP, bus, audit (3 replicas, 0 lost; BENCH_AUDIT_SECONDS=60 for a minute), filesystem and postgres vs the reference servers, auth (token checks)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 	  || (echo "make bench needs wrk: apt-get install wrk" && exit 1)
 	$(BIN)/python -m bench

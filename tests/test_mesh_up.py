@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import nats
 import pytest
 from aiohttp import web
 
 from mcpmesh.scaffold import service_ports
-from mcpmesh.testing import oauth_client, sdk_session
+from mcpmesh.testing import eventually, oauth_client, sdk_session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "github" / "tests"))
 from github_double import GitHubDouble
@@ -64,6 +65,34 @@ async def use(url: str, *, signed_in: bool) -> dict[str, object]:
             return {"tools": tools, "error": not tools, "text": ""}
         result = await session.call_tool(probe, {})
         return {"tools": tools, "error": result.is_error, "text": result.content[0].text}
+
+
+async def check_zero_trust(workdir: Path) -> None:
+    """NATS admits only the mesh's own NKEYs (0600 seeds), and the audit trail of the
+    calls above verifies, the Vault-backed services' chains under signed checkpoints."""
+    credentials = workdir / "nats" / "credentials"
+    assert (credentials / "operator.nk").stat().st_mode & 0o777 == 0o600
+    assert (credentials / "github.nk").stat().st_mode & 0o777 == 0o600
+    url = (workdir / "nats" / "url").read_text().strip()
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(url, max_reconnect_attempts=0, allow_reconnect=False)
+    env = {**os.environ, "MCPMESH_WORKDIR": str(workdir)}
+    env.pop("MCPMESH_NATS_URL", None)
+
+    async def verified_and_signed() -> str | None:
+        verify = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mcpmesh", "audit", "verify",
+            stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out = (await verify.communicate())[0].decode()
+        assert verify.returncode == 0, out
+        signed = r"^chain postgres\.\w+: \d+ events, [1-9]\d* covered by signed"
+        return out if re.search(signed, out, re.M) else None
+
+    # The first checkpoints come within MCPMESH_NATS_AUDIT_CHECKPOINT_SECONDS.
+    await eventually(
+        verified_and_signed, timeout=60, message="audit verify: a signed postgres chain"
+    )
 
 
 async def refused_without_token(url: str) -> tuple[int, str, dict[str, object]]:
@@ -210,6 +239,7 @@ async def mesh_up_end_to_end(tmp_path: Path, double: GitHubDouble) -> None:
         assert [r.headers.get("Authorization") for r in double.requests if r.path == "/user"] == [
             f"Bearer {double.PAT}"
         ]
+        await check_zero_trust(tmp_path / "mesh")
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

@@ -53,6 +53,8 @@ DEV_PATCH_MARKER = "  # mcpmesh new-service adds patches above this line."
 K8S_MARKER = "  # mcpmesh new-service adds services above this line."
 #: The line of deploy/k8s/overlays/prod/kustomization.yaml before which its image goes.
 K8S_IMAGE_MARKER = "  # mcpmesh new-service adds images above this line."
+#: The line of deploy/k8s/overlays/dev/kustomization.yaml before which its NKEY Secret goes.
+K8S_NKEY_MARKER = "  # mcpmesh new-service adds NKEY secrets above this line."
 _PORT_LINE = re.compile(r"^DEFAULT_PORT\s*=\s*(\d+)", re.MULTILINE)
 _COMPOSE_SERVICE = re.compile(r"^  ([a-z0-9][a-z0-9_.-]*):\s*$", re.MULTILINE)
 _FIRST_PARTY = re.compile(r"^(known-first-party\s*=\s*\[)([^\]]*)\]", re.MULTILINE)
@@ -274,7 +276,8 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
     compose_file = root / "docker-compose.yml"
     kustomization = root / "deploy" / "k8s" / "base" / "kustomization.yaml"
     prod = root / "deploy" / "k8s" / "overlays" / "prod" / "kustomization.yaml"
-    for required in (compose_file, kustomization, prod):
+    dev = root / "deploy" / "k8s" / "overlays" / "dev" / "kustomization.yaml"
+    for required in (compose_file, kustomization, prod, dev):
         if not required.is_file():
             raise ScaffoldError(f"{required} is missing: is {root} an mcpmesh checkout?")
     compose_text = compose_file.read_text(encoding="utf-8")
@@ -304,16 +307,22 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
         prod,
         gap="\n",
     )
-    dev = root / "deploy" / "k8s" / "overlays" / "dev"
+    (nkey,) = (t for p, t in _template_files("k8s-dev") if p == "nats-nkey.yaml.tmpl")
+    writes[dev] = _insert_before(
+        dev.read_text(encoding="utf-8"),
+        K8S_NKEY_MARKER,
+        _render(nkey, spec.substitutions()),
+        dev,
+        gap="\n",
+    )
+    overlay = dev.parent
     env, patch = dev_resource(spec)
-    for path, marker, block in (
-        (dev / "authserver.yaml", DEV_RESOURCE_MARKER, env),
-        (dev / "kustomization.yaml", DEV_PATCH_MARKER, patch),
-    ):
-        if path.is_file():
-            writes[path] = _insert_before(
-                path.read_text(encoding="utf-8"), marker, block, path, gap="\n"
-            )
+    writes[dev] = _insert_before(writes[dev], DEV_PATCH_MARKER, patch, dev, gap="\n")
+    authserver = overlay / "authserver.yaml"
+    if authserver.is_file():
+        writes[authserver] = _insert_before(
+            authserver.read_text(encoding="utf-8"), DEV_RESOURCE_MARKER, env, authserver, gap="\n"
+        )
     pyproject = root / "pyproject.toml"
     first_party = _with_first_party(pyproject.read_text(encoding="utf-8"), spec.package)
     if first_party is not None:
@@ -326,7 +335,8 @@ def next_steps(spec: NewService) -> str:
     return f"""\
 Created services/{name} (package {spec.package}, port {port}) and added it to
 docker-compose.yml (with its resource at the authorization server), deploy/k8s/base/{name}/
-(its image in overlays/prod, its resource at the dev authorization server in overlays/dev),
+(its image in overlays/prod; its NATS NKEY Secret and its resource at the dev
+authorization server in overlays/dev),
 deploy/vault/policies/{name}.hcl and ruff's known-first-party in pyproject.toml.
 
 Next steps:
