@@ -46,7 +46,7 @@ $(AUTH_DEPS): $(AUTH_DIR)/package.json $(AUTH_DIR)/package-lock.json
 
 setup: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) lock-check ## install Python deps (uv), the conformance CLIs with Node 22, the dev authorization server
 
-run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
+run: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) ## run the mesh on loopback (mcpmesh up), the authorization server included
 	$(BIN)/mcpmesh up
 
 test: setup ## lint and type-check, then every test, the official conformance suite included
