@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import structlog
-from pg_harness import Pg, mcp_session, pg_settings, text_of
+from pg_harness import Pg, mcp_session, pg_settings
 
+from mcpmesh.testing import text_of
 from mcpmesh_postgres.database import Database
 from mcpmesh_postgres.login import SERVER_POWERS, UnsafeLogin
 from mcpmesh_postgres.pool import Credentials
@@ -98,7 +99,7 @@ async def test_the_write_login_may_own_what_its_ddl_created(pg: Pg, role: MakeRo
     )
     settings = pg_settings(
         pg.cluster.dsn(reader, reader_password, "demo"),
-        read_write=True,
+        write=True,
         write_dsn=pg.cluster.dsn(writer, writer_password, "demo"),
     )
     db = Database(settings, None)
