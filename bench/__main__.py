@@ -1,4 +1,6 @@
-"""``python -m bench [AREA ...]``: run the benchmarks (all areas by default), protocol first."""
+"""``python -m bench [AREA ...] [--FLAG ...]``: run the benchmarks (all areas by default),
+protocol first. Flags pass through to the areas (``--auth``: the mesh columns of the
+protocol benchmark check a JWT on every call)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ def areas() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or areas()
+    chosen = [a for a in argv if not a.startswith("--")] or areas()
     unknown = set(chosen) - set(areas())
     if unknown:
         print(
