@@ -2,7 +2,8 @@
 through the official reference server (npm ``@modelcontextprotocol/server-postgres``,
 stdio) driven by the same official Python SDK client.
 
-Starts its own embedded PostgreSQL with the demo database. Latency: sequential calls in
+Starts its own embedded PostgreSQL with the demo database; the mesh's service runs as its
+own process (``mcpmesh serve postgres``), as the reference does. Latency: sequential calls in
 ``BENCH_PG_ROUNDS`` interleaved rounds (default 6; every column once per round, the order
 rotating), medians and the spread of the per-round medians. ``ping`` through each client
 is the transport's echo cost, so ``query - ping`` is the work per query on either side
@@ -16,13 +17,15 @@ through the same client, and within 2x of (asyncpg in a read-only transaction + 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +105,13 @@ async def run() -> None:
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    from mcpmesh.config import ServerSettings
     from mcpmesh.embedded.postgres import postgres_starter
-    from mcpmesh.secrets import DevSecretProvider
-    from mcpmesh.testing import RawClient, serve_in_background
-    from mcpmesh_postgres.service import create
-    from mcpmesh_postgres.settings import PostgresSettings
+    from mcpmesh.testing import RawClient
 
     reference = reference_main(REFERENCE_PACKAGE, REFERENCE_VERSION)
     workdir = Path(tempfile.mkdtemp(prefix="mcpmesh-pg-bench-"))
     cluster, env = await postgres_starter(workdir, {})
     dsn = env["MCPMESH_PG_DSN"]
-    service = create(
-        ServerSettings(log_level="warning"),
-        pg=PostgresSettings(dsn=dsn, pool_size=POOL_SIZE),
-        secrets=DevSecretProvider({}),
-    )
     query_args = {"sql": SQL_LITERAL}
     try:
         pool = await asyncpg.create_pool(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
@@ -132,13 +126,13 @@ async def run() -> None:
                 return await in_read_only_transaction(c)
 
         async with (
-            serve_in_background(service) as running,
-            streamable_http_client(running.url) as (read, write, *_),
+            served_postgres(dsn) as url,
+            streamable_http_client(url) as (read, write, *_),
             ClientSession(read, write) as session,
             aiohttp.ClientSession() as http,
         ):
             await session.initialize()
-            raw = RawClient(http, running.url)
+            raw = RawClient(http, url)
             await raw.initialize()
             columns: dict[str, Call] = {
                 "mcpmesh query (raw aiohttp client)": lambda: raw.call(
@@ -158,17 +152,17 @@ async def run() -> None:
                     )
                     columns["reference ping (SDK client, stdio)"] = ref.send_ping
                     results = await interleaved(columns)
-                    rates["reference query, SDK client"] = {
+                    rates["reference query, SDK client (stdio)"] = {
                         c: await throughput(lambda: ref.call_tool("query", query_args), c, SECONDS)
                         for c in CONCURRENCY
                     }
             else:
                 results = await interleaved(columns)
-            rates["mcpmesh query, SDK client"] = {
+            rates["mcpmesh query, SDK client (HTTP, client-bound)"] = {
                 c: await throughput(lambda: session.call_tool("query", query_args), c, SECONDS)
                 for c in CONCURRENCY
             }
-            rates["mcpmesh query, wrk (server capacity)"] = await wrk_rates(running.url)
+            rates["mcpmesh query, wrk (server capacity)"] = await wrk_rates(url)
             rates[f"asyncpg pool of {POOL_SIZE}, READ ONLY tx"] = {
                 c: await throughput(pooled_read_only, c, SECONDS) for c in CONCURRENCY
             }
@@ -178,6 +172,36 @@ async def run() -> None:
         await cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     report(latency_table(results), rates, reference is not None)
+
+
+@contextlib.asynccontextmanager
+async def served_postgres(dsn: str) -> AsyncIterator[str]:
+    """``mcpmesh serve postgres`` on a free port, bus off; yields its MCP URL."""
+    from mcpmesh.embedded.process import free_port, port_open
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "MCPMESH_PG_DSN": dsn,
+        "MCPMESH_PG_POOL_SIZE": str(POOL_SIZE),
+        "MCPMESH_LOG_LEVEL": "warning",
+        "MCPMESH_NATS_URL": "",
+    }
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "mcpmesh", "serve", "postgres", "--port", str(port)), env=env
+    )
+    try:
+        for _ in range(1200):
+            if await port_open("127.0.0.1", port):
+                break
+            if process.returncode is not None:
+                raise RuntimeError("mcpmesh serve postgres exited; see its output above")
+            await asyncio.sleep(0.025)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
 
 
 async def wrk_rates(url: str) -> dict[int, float]:
