@@ -19,7 +19,9 @@ the stored ``tool`` events are counted against the calls answered: ``lost`` must
 
 ``--auth`` (or ``BENCH_AUTH=1``): the mesh columns check a JWT on every call — the dev
 authorization server issues a token (``AuthServer.dev_token``), the replicas get
-``MCPMESH_AUTH_ISSUERS``/``MCPMESH_AUTH_RESOURCE`` and wrk sends the bearer header.
+``MCPMESH_AUTH_ISSUERS``/``MCPMESH_AUTH_RESOURCE`` and wrk sends the bearer header. The
+run says whether a call without the token is refused (401): until the app loads
+``MCPMESH_AUTH_…`` itself (the identity integration), the token is sent but not checked.
 ``BENCH_SECONDS`` (default 3) per run, ``BENCH_ROUNDS`` (default 3).
 Targets (issue 19): >= 0.70 of the floor at c=8 and c=32 with 0 audit events lost.
 """
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -210,6 +213,17 @@ def start_columns(nats_url: str, auth_env: dict[str, str]) -> list[Column]:
     return columns
 
 
+def auth_enforced(url: str) -> bool:
+    """Whether a call without the bearer token is refused (401) by the server at ``url``."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    request = urllib.request.Request(url, body, dict(HEADERS), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return False
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401
+
+
 def rotated(columns: list[Column], by: int) -> Iterator[Column]:
     for i in range(len(columns)):
         yield columns[(i + by) % len(columns)]
@@ -353,6 +367,18 @@ async def run(auth: bool) -> int:
                     auth_env = await stack.enter_async_context(auth_environment(Path(home)))
                     _AUTH_HEADER["Authorization"] = auth_env["BENCH_AUTHORIZATION"]
                 columns = await asyncio.to_thread(start_columns, nats_server.url, auth_env)
+                if auth:
+                    enforced = await asyncio.to_thread(auth_enforced, columns[1].urls[0])
+                    print(
+                        "  auth: a call without the token is "
+                        + (
+                            "refused (401)"
+                            if enforced
+                            else "ACCEPTED: the mesh does not check "
+                            "tokens yet (MCPMESH_AUTH_… not wired into the app)"
+                        ),
+                        flush=True,
+                    )
                 try:
                     await asyncio.to_thread(measure, columns)
                 finally:
