@@ -12,7 +12,7 @@ from mcpmesh.auth.settings import AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings
 from mcpmesh.guard.sealing import SealSettings
-from mcpmesh.secrets.settings import VaultSettings
+from mcpmesh.secrets.settings import CallerCredentialSettings, VaultSettings
 from mcpmesh_filesystem.settings import FilesystemSettings
 from mcpmesh_github.settings import GitHubSettings
 from mcpmesh_postgres.settings import PostgresSettings
@@ -26,6 +26,7 @@ DOCUMENTED = [
     (SamplingSettings, "MCPMESH_SAMPLING_", "libs/mcpmesh/README.md"),
     (SealSettings, "MCPMESH_STATE_", "libs/mcpmesh/README.md"),
     (AuthSettings, "MCPMESH_AUTH_", "libs/mcpmesh/README.md"),
+    (CallerCredentialSettings, "MCPMESH_<SVC>_", "libs/mcpmesh/README.md"),
     (VaultSettings, "MCPMESH_VAULT_", "deploy/vault/README.md"),
     (FilesystemSettings, "MCPMESH_FS_", "services/filesystem/README.md"),
     (PostgresSettings, "MCPMESH_PG_", "services/postgres/README.md"),

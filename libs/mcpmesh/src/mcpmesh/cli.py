@@ -163,7 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secrets_set.add_argument("service", help="service name, e.g. github or slack")
     secrets_set.add_argument("name", help="secret name, e.g. token or bot_token")
-    secrets_set.add_argument("--principal", help="store it for this principal only")
+    secrets_set.add_argument(
+        "--for",
+        "--principal",  # the earlier name, still accepted
+        dest="principal",
+        metavar="PRINCIPAL",
+        help="store it as this principal's own credential (the principal's key: the "
+        "token's subject, as in the audit events)",
+    )
     secrets_set.set_defaults(run=_secrets_set)
     _add_audit(commands)
     new = commands.add_parser(

@@ -54,6 +54,31 @@ async def test_secrets_set_reads_stdin_and_the_service_can_read_it(
     assert await provider.get("token") == value
 
 
+async def test_secrets_set_for_a_principal_files_it_under_that_principal(kit: VaultKit) -> None:
+    """``--for PRINCIPAL`` (``--principal`` still works): each user's own token; the
+    provider returns it as a ``user`` Secret, the service's as ``shared``."""
+    token = await admin(lambda: kit.root.auth.token.create(policies=["mcpmesh-operator"]))
+    env = {
+        "MCPMESH_VAULT_ADDR": kit.server.addr,
+        "MCPMESH_VAULT_TOKEN": token["auth"]["client_token"],
+    }
+    values = {"alice": "ghp_" + "Al1ce" * 7 + "x", "bob": "ghp_" + "B0b" * 12}
+    for who, flag in (("alice", "--for"), ("bob", "--principal")):
+        status, out = await run_cli(
+            "secrets", "set", "github", "token", flag, who, stdin=values[who].encode(), env=env
+        )
+        assert status == 0, out
+        assert values[who] not in out
+    await kit.write("services/github/token", "ghp_" + "Shared" * 6)
+    provider = await kit.provider("github")
+    for who, value in values.items():
+        own = await provider.get("token", principal=who)
+        assert own == value and own.kind == "user"
+    shared = await provider.get("token", principal="carol")  # no own one: the service's
+    assert shared.kind == "shared" and shared == "ghp_" + "Shared" * 6
+    assert "ghp_" not in repr(own)
+
+
 async def test_secrets_set_with_empty_stdin_changes_nothing(kit: VaultKit) -> None:
     await kit.write("services/slack/bot_token", "xoxb-keep-this-one-1234")
     env = {"MCPMESH_VAULT_ADDR": kit.server.addr, "MCPMESH_VAULT_TOKEN": kit.server.root_token}

@@ -134,7 +134,7 @@ async def test_principal_without_own_secret_fails_when_fallback_is_off(kit: Vaul
     provider = await kit.provider("github", principal_fallback=False)
     with pytest.raises(SecretUnavailable) as caught:
         await provider.get("token", principal="bob")
-    assert "--principal bob" in str(caught.value)
+    assert "--for bob" in str(caught.value)
 
 
 async def test_a_principal_cannot_climb_out_of_its_path(kit: VaultKit) -> None:

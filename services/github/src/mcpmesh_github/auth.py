@@ -127,6 +127,8 @@ class CredentialBroker:
         except SecretUnavailable as exc:
             if not _about_the_secret(exc):
                 raise  # Vault unreachable or its login refused: not a missing token
+            if principal is not None:  # the caller's own token is what is missing
+                raise NoCredentials(f"No GitHub credentials for {principal}: {exc}") from exc
             raise NoCredentials(
                 f"No GitHub credentials are set. {HOW_TO_SET} (The secret provider said: {exc})"
             ) from exc

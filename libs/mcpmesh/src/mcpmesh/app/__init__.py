@@ -1,9 +1,10 @@
 """The composition root: a service's aiohttp application, and running it until SIGTERM.
 
-Everything that joins the layers happens here and only here: the middleware chain
-(audit, result redaction, the sampling policy), the bus (when ``MCPMESH_NATS_URL`` is
-set), the health routes, the service's lifespan and the secret provider's shutdown.
-Nothing is installed on the :class:`~mcpmesh.Service`.
+Everything that joins the layers happens here and only here: authentication (when
+``MCPMESH_AUTH_ISSUERS`` is set) and its RFC 9728 metadata, the middleware chain
+(authorization, the caller's credentials, audit, result redaction, the sampling policy),
+the bus (when ``MCPMESH_NATS_URL`` is set), the health routes, the service's lifespan and
+the secret provider's shutdown. Nothing is installed on the :class:`~mcpmesh.Service`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ import structlog
 from aiohttp import web
 
 from mcpmesh.app.health import add_health_routes
+from mcpmesh.auth.authenticator import Authenticator as TokenAuthenticator
+from mcpmesh.auth.dpop import ReplayCache
+from mcpmesh.auth.metadata import metadata_paths
+from mcpmesh.auth.settings import AuthSettings, exposure_warning
 from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
-from mcpmesh.config import ServerSettings, load_settings
+from mcpmesh.config import ServerSettings, SettingsError, load_settings
+from mcpmesh.secrets.settings import CallerCredentialSettings, service_prefix
 from mcpmesh.server import middleware as entries
 from mcpmesh.server.middleware import Middleware
 from mcpmesh.server.service import ReadinessCheck, Service
@@ -32,9 +38,20 @@ from mcpmesh.transport.sessions import SessionStore
 log = structlog.get_logger("mcpmesh.app")
 
 MCP_PATH = "/mcp"
+AUTH_PREFIX = "MCPMESH_AUTH_"
 ENDPOINT_KEY = web.AppKey("endpoint", McpEndpoint)
+#: The app's token checker, when it built one from ``MCPMESH_AUTH_…`` (tests look at it).
+AUTHENTICATOR_KEY = web.AppKey("authenticator", TokenAuthenticator)
 
-__all__ = ["ENDPOINT_KEY", "MCP_PATH", "bind_socket", "create_app", "serve"]
+__all__ = [
+    "AUTHENTICATOR_KEY",
+    "ENDPOINT_KEY",
+    "MCP_PATH",
+    "bind_socket",
+    "create_app",
+    "serve",
+    "service_scopes",
+]
 
 
 @runtime_checkable
@@ -55,18 +72,24 @@ class _Wiring:
         self.readiness: dict[str, ReadinessCheck] = {}
         self.cluster: Cluster | None = None
         self.closables: list[_Closable] = []
+        #: The DPoP replay cache the replicas share (the bus's), else None (in memory).
+        self.replay: ReplayCache | None = None
 
 
-def _wire(service: Service[Any], bus: BusSettings, sampling: SamplingSettings) -> _Wiring:
+def _wire(
+    service: Service[Any], bus: BusSettings, sampling: SamplingSettings, auth: AuthSettings
+) -> _Wiring:
     """The default chain (audit → redaction → sampling policy) and the bus, from settings."""
     wiring = _Wiring()
     if bus.url:
         from mcpmesh.bus.wiring import connect_bus  # nats-py only when the bus is on
 
-        connected = connect_bus(service.name, bus, sampling)
+        window = auth.dpop_max_age + 2 * auth.leeway if auth.enabled else 0.0
+        connected = connect_bus(service.name, bus, sampling, replay_window=window)
         wiring.middleware = [connected.audit, entries.redact_results, connected.sampling]
         wiring.readiness.update(connected.readiness)
         wiring.cluster = connected.bus
+        wiring.replay = connected.replay if auth.enabled else None
     else:
         from mcpmesh.bus.policy import local_sampling
 
@@ -75,6 +98,71 @@ def _wire(service: Service[Any], bus: BusSettings, sampling: SamplingSettings) -
         if backend is not None:
             wiring.closables.append(backend)
     return wiring
+
+
+def service_scopes(service: Service[Any]) -> list[str]:
+    """Every scope the service's tools need, and its read scope (resources, prompts)."""
+    scopes = {f"{service.name}:read"}
+    for spec in service.tools.values():
+        scopes.update(spec.scopes)
+    return sorted(scopes)
+
+
+def _refuse_exposure(service: Service[Any], host: str, auth: AuthSettings) -> None:
+    """Secure by default: no service but a ``public`` one serves beyond loopback without
+    authentication, unless the operator opted out (then loudly)."""
+    if service.public:
+        if exposure_warning(host, AuthSettings(allow_unauthenticated=True)) is not None:
+            log.warning("public_service_without_authentication", host=host)
+        return
+    warning = exposure_warning(host, auth)  # SettingsError: refused
+    if warning is not None:
+        log.warning("UNAUTHENTICATED_EXPOSURE", warning=warning)
+
+
+def _token_authenticator(
+    service: Service[Any], auth: AuthSettings, replay: ReplayCache | None
+) -> TokenAuthenticator:
+    return TokenAuthenticator(auth, scopes=service_scopes(service), replay=replay)
+
+
+def _add_metadata_routes(app: web.Application, authenticator: TokenAuthenticator) -> None:
+    """RFC 9728 metadata at both well-known forms of the canonical URL, and of the local
+    path too when a proxy maps the canonical path onto ``/mcp``."""
+    document = authenticator.metadata_document()
+
+    async def metadata(_request: web.Request) -> web.Response:
+        return web.json_response(document, headers={"Cache-Control": "max-age=300"})
+
+    paths = dict.fromkeys(
+        [*metadata_paths(authenticator.settings.resource), *metadata_paths(MCP_PATH)]
+    )
+    for path in paths:
+        app.router.add_get(path, metadata)
+
+
+def _identity_chain(
+    service: Service[Any], auth: AuthSettings, authenticator: Authenticator | None
+) -> list[Middleware]:
+    """What comes first in every chain: scopes (when tokens are checked) and the caller's
+    view of the credentials (``MCPMESH_<SVC>_SHARED_CREDENTIALS``)."""
+    prefix = service_prefix(service.name)
+    shared = load_settings(CallerCredentialSettings, prefix).shared_credentials
+    authenticated = authenticator is not None
+    chain = [
+        entries.caller_credentials(
+            service.name, shared_allowed=not authenticated if shared is None else shared
+        )
+    ]
+    refuse = getattr(authenticator, "insufficient_scope", None)
+    if refuse is not None:
+        chain.insert(
+            0,
+            entries.authorize(
+                refuse, service.tools, service.name, list_all_tools=auth.list_all_tools
+            ),
+        )
+    return chain
 
 
 def create_app(
@@ -86,20 +174,39 @@ def create_app(
     sampling: SamplingSettings | None = None,
     middleware: Sequence[Middleware] | None = None,
     authenticator: Authenticator | None = None,
+    auth: AuthSettings | None = None,
 ) -> web.Application:
-    """The service's application. ``bus``/``sampling`` default to ``MCPMESH_NATS_…`` and
-    ``MCPMESH_SAMPLING_…``; without a NATS URL it is one replica, fully in-process.
+    """The service's application. ``bus``/``sampling``/``auth`` default to
+    ``MCPMESH_NATS_…``, ``MCPMESH_SAMPLING_…`` and ``MCPMESH_AUTH_…``; without a NATS URL
+    it is one replica, fully in-process.
+
+    With ``MCPMESH_AUTH_ISSUERS`` set the app checks every request's token (an
+    :class:`mcpmesh.auth.Authenticator` for the service's scopes, started and closed with
+    the app) and serves the RFC 9728 metadata; ``authenticator`` replaces that checker.
+    Without either, a service that is not ``public`` refuses (``SettingsError``) to serve
+    a non-loopback host unless ``MCPMESH_AUTH_ALLOW_UNAUTHENTICATED`` is set.
 
     ``middleware`` replaces the default chain (audit when the bus is on, result
-    redaction, the sampling policy); ``authenticator`` runs first on every request.
+    redaction, the sampling policy); authorization (scopes) and the caller's credential
+    view always come first.
     """
     settings = settings or service.settings
     bus = bus if bus is not None else load_settings(BusSettings, BUS_PREFIX)
     sampling = (
         sampling if sampling is not None else load_settings(SamplingSettings, SAMPLING_PREFIX)
     )
-    wiring = _wire(service, bus, sampling)
-    chain = list(middleware) if middleware is not None else wiring.middleware
+    auth = (auth if auth is not None else load_settings(AuthSettings, AUTH_PREFIX)).checked()
+    if authenticator is None:
+        _refuse_exposure(service, settings.host, auth)
+    wiring = _wire(service, bus, sampling, auth)
+    checker: TokenAuthenticator | None = None
+    if authenticator is None and auth.enabled:
+        checker = _token_authenticator(service, auth, wiring.replay)
+        authenticator = checker
+    chain = [
+        *_identity_chain(service, auth, authenticator),
+        *(list(middleware) if middleware is not None else wiring.middleware),
+    ]
     cluster = wiring.cluster
     endpoint = McpEndpoint(
         service, settings, store, cluster, middleware=chain, authenticator=authenticator
@@ -107,6 +214,13 @@ def create_app(
     # aiohttp enforces the body limit while reading; the endpoint turns it into 413.
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[ENDPOINT_KEY] = endpoint
+    # The metadata of whichever token checker runs (the app's, or one handed in).
+    documented = checker or (
+        authenticator if isinstance(authenticator, TokenAuthenticator) else None
+    )
+    if documented is not None:
+        app[AUTHENTICATOR_KEY] = documented
+        _add_metadata_routes(app, documented)
     app.router.add_post(MCP_PATH, endpoint.handle_post)
     app.router.add_get(MCP_PATH, endpoint.handle_get)
     app.router.add_delete(MCP_PATH, endpoint.handle_delete)
@@ -134,6 +248,16 @@ def create_app(
         task = asyncio.create_task(loop())
         yield
         task.cancel()
+
+    async def auth_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if checker is not None:
+            try:
+                await checker.start()  # JWKS now, not on the first call
+            except Exception as exc:  # the first request tries again (503 until then)
+                log.warning("authorization_server_unavailable", error=str(exc))
+        yield
+        if checker is not None:
+            await checker.aclose()
 
     async def bus_lifecycle(app: web.Application) -> AsyncIterator[None]:
         if cluster is not None:
@@ -166,6 +290,7 @@ def create_app(
             cluster.stopping_streams()  # ends the GET streams served from the bus
         await endpoint.drain(settings.shutdown_timeout)
 
+    app.cleanup_ctx.append(auth_lifecycle)
     app.cleanup_ctx.append(bus_lifecycle)
     app.cleanup_ctx.append(service_lifecycle)
     app.cleanup_ctx.append(sweeper)
@@ -201,7 +326,14 @@ async def serve(
     ``shutdown_timeout`` seconds, ends the SSE streams and returns.
     """
     settings = settings or service.settings
-    app = create_app(service, settings, store, middleware=middleware, authenticator=authenticator)
+    try:
+        app = create_app(
+            service, settings, store, middleware=middleware, authenticator=authenticator
+        )
+    except SettingsError as exc:  # a dangerous or broken configuration: refuse to start
+        log.error("refused_to_start", service=service.name, reason=str(exc))
+        print(f"mcpmesh: {service.name} refused to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
     )

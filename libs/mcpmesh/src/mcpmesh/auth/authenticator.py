@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import msgspec
 from aiohttp import web
 from multidict import MultiMapping
 
@@ -278,7 +279,7 @@ class Authenticator:
             if issuer not in self._validators:
                 raise TokenError("token from another issuer")
         claims = await self._validators[issuer].validate(token)
-        principal = principal_from_claims(claims)
+        principal = msgspec.structs.replace(principal_from_claims(claims), access_token=token)
         expires = claims.get("exp")
         # An introspected token is asked about again after its own short cache (it may
         # have been revoked); a JWT is valid until it expires.

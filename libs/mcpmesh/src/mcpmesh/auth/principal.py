@@ -24,6 +24,19 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     client_id: str | None = None
     #: The token's ``cnf.jkt`` when it is sender-constrained (DPoP, RFC 9449).
     jkt: str | None = None
+    #: The access token itself, for reading the principal's own credentials with the
+    #: principal's identity (Vault JWT login, ``MCPMESH_VAULT_USER_AUTH=jwt``). Never
+    #: in a repr, log line or audit event.
+    access_token: str | None = None
+
+    def __repr__(self) -> str:
+        token = ", access_token='***'" if self.access_token else ""
+        return (
+            f"Principal(issuer={self.issuer!r}, subject={self.subject!r}, "
+            f"scopes={set(self.scopes)!r}, client_id={self.client_id!r}, jkt={self.jkt!r}{token})"
+        )
+
+    __str__ = __repr__
 
     @property
     def key(self) -> str:

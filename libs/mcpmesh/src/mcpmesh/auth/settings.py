@@ -62,6 +62,8 @@ class AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     token_cache_size: int = 10_000
     #: Seconds an HTTP request to an authorization server may take.
     http_timeout: float = 5.0
+    #: ``tools/list`` shows every tool, not only those the caller's scopes allow.
+    list_all_tools: bool = False
     #: Serve on a non-loopback address without authentication (refused otherwise; logged loudly).
     allow_unauthenticated: bool = False
 

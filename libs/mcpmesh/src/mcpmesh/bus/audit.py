@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import structlog
@@ -51,6 +51,8 @@ class AuditEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     duration_ms: float
     tool: str | None = None
     principal: str | None = None
+    #: Whose upstream credential the call used: ``user`` (the principal's own) or ``shared``.
+    credential: Literal["user", "shared"] | None = None
     session: str | None = None
     arguments_sha256: str | None = None
     arguments: Any = None
@@ -119,8 +121,12 @@ class Auditor:
         arguments: Any,
         outcome: str,
         seconds: float,
+        *,
+        principal: str | None = None,
+        credential: Literal["user", "shared"] | None = None,
     ) -> None:
-        """The service's audit hook: build the event and queue it (never blocks)."""
+        """The service's audit hook: build the event and queue it (never blocks).
+        ``principal`` is the caller's key (the session holds only a binding digest)."""
         raw = bytes(arguments) if isinstance(arguments, (bytes, msgspec.Raw)) else None
         if raw is None and arguments is not None:
             raw = msgspec.json.encode(arguments)
@@ -130,7 +136,8 @@ class Auditor:
             replica=self.replica,
             kind=kind,
             tool=tool,
-            principal=session.principal,
+            principal=principal,
+            credential=credential,
             session=digest(session.id),
             arguments_sha256=hashlib.sha256(raw).hexdigest() if raw is not None else None,
             arguments=msgspec.json.decode(raw) if self.raw_arguments and raw else None,

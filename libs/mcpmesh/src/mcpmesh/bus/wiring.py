@@ -15,6 +15,7 @@ import structlog
 from mcpmesh.bus.audit import Auditor, stream_config
 from mcpmesh.bus.cluster import Bus, ensure_stream
 from mcpmesh.bus.policy import MemoryRateLimiter, SamplingPolicy, llm_backend
+from mcpmesh.bus.replay import KvReplayCache, replay_bucket
 from mcpmesh.bus.sampling import BusSampler, KvRateLimiter, SamplingBroker
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.server import middleware
@@ -50,11 +51,20 @@ class BusWiring:
     audit: Middleware
     #: Chain entry: the sampling policy (shared rate limit) and the broker as fallback.
     sampling: Middleware
+    #: The DPoP ``jti`` replay cache all replicas share (the authenticator uses it).
+    replay: KvReplayCache
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
-def connect_bus(service_name: str, settings: BusSettings, sampling: SamplingSettings) -> BusWiring:
-    """Shared sessions, routing, audit, the sampling broker and policy on NATS."""
+def connect_bus(
+    service_name: str,
+    settings: BusSettings,
+    sampling: SamplingSettings,
+    *,
+    replay_window: float = 0.0,
+) -> BusWiring:
+    """Shared sessions, routing, audit, the sampling broker and policy on NATS; with a
+    ``replay_window`` (seconds a DPoP proof is acceptable) the shared replay cache."""
     bus = Bus(service_name, settings)
     auditor = Auditor(
         bus.nc,
@@ -74,6 +84,7 @@ def connect_bus(service_name: str, settings: BusSettings, sampling: SamplingSett
         return await bus.readiness()
 
     backend = llm_backend(sampling) if sampling.broker else None
+    replay = KvReplayCache(settings.request_timeout)
 
     async def on_ready() -> None:
         js = bus.nc.jetstream(timeout=settings.request_timeout)
@@ -85,6 +96,10 @@ def connect_bus(service_name: str, settings: BusSettings, sampling: SamplingSett
             bucket=f"{bus.prefix}_sampling_rate", ttl=sampling.rate_window * 2, history=1
         )
         limiter.shared = KvRateLimiter(kv, sampling.rate_limit, sampling.rate_window)
+        if replay_window > 0:
+            replay.kv = await js.create_key_value(
+                bucket=replay_bucket(bus.prefix, service_name), ttl=replay_window, history=1
+            )
         if backend is not None:
             await SamplingBroker(bus.nc, bus.prefix, backend, sampling.max_tokens).start()
             log.info("sampling_broker_started", api=sampling.llm_api)
@@ -101,5 +116,6 @@ def connect_bus(service_name: str, settings: BusSettings, sampling: SamplingSett
         bus,
         audit=middleware.audit(auditor.record),
         sampling=middleware.sampling(SamplingPolicy(sampling, limiter), sampler),
+        replay=replay,
         readiness={"nats": nats_ready},
     )

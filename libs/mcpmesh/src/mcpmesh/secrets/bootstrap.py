@@ -88,6 +88,11 @@ class BootstrapOptions:
     token_max_ttl: str = "24h"
     kubernetes: KubernetesOptions | None = None
     seed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: The authorization server whose access tokens open callers' own credentials
+    #: (:func:`write_user_jwt_auth`); empty = callers' credentials are read by the service.
+    users_issuer: str = ""
+    #: Each service's canonical URL (its tokens' audience), for ``users_issuer``.
+    users_resources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.services = tuple(self.services) or services_with_policies(self.policy_dir)
@@ -150,6 +155,81 @@ def write_approles(client: hvac.Client, options: BootstrapOptions) -> None:
         # The role id is an identifier, not a secret: naming it after the service lets one
         # environment (MCPMESH_VAULT_ROLE_ID=mcpmesh-{service}) serve every service.
         client.auth.approle.update_role_id(role_name=role, role_id=role)
+
+
+#: Where callers' own upstream credentials are read with their own identity.
+USER_JWT_MOUNT = "mcpmesh-users"
+
+
+def write_user_jwt_auth(
+    client: hvac.Client,
+    issuer: str,
+    resources: Mapping[str, str],
+    *,
+    mount: str = USER_JWT_MOUNT,
+    jwks_url: str | None = None,
+    token_ttl: str = "5m",
+) -> list[str]:
+    """Callers' credentials readable only with the caller's own token.
+
+    A JWT auth method trusts the mesh's authorization server; per service a role accepts
+    access tokens issued *for that service* (``bound_audiences`` = its canonical URL,
+    ``resources[service]``) and grants a policy templated on the token's subject: read
+    ``services/<svc>/principals/<sub>/*`` and nothing else. The service's own policy
+    (``mcpmesh-<svc>``, so its AppRole and Kubernetes logins alike) gets a deny on
+    ``principals/*``. A compromised service can then read only the credentials of
+    principals whose valid tokens it holds — those calling it now. Returns the roles made.
+    """
+    methods = client.sys.list_auth_methods()
+    methods = methods.get("data", methods)
+    if f"{mount}/" not in methods:
+        client.sys.enable_auth_method("jwt", path=mount)
+        methods = client.sys.list_auth_methods()
+        methods = methods.get("data", methods)
+    accessor = methods[f"{mount}/"]["accessor"]
+    if jwks_url:
+        client.auth.jwt.configure(jwks_url=jwks_url, bound_issuer=issuer, path=mount)
+    else:
+        client.auth.jwt.configure(oidc_discovery_url=issuer, bound_issuer=issuer, path=mount)
+    subject = "{{identity.entity.aliases." + accessor + ".name}}"
+    roles = []
+    for service, resource in sorted(resources.items()):
+        user_policy = f"mcpmesh-{service}-user"
+        client.sys.create_or_update_policy(
+            name=user_policy,
+            policy=f'path "mcpmesh/data/services/{service}/principals/{subject}/*" '
+            '{\n  capabilities = ["read"]\n}\n',
+        )
+        client.auth.jwt.create_role(
+            name=service,
+            role_type="jwt",
+            user_claim="sub",
+            allowed_redirect_uris=[],
+            bound_audiences=[resource],
+            token_policies=[user_policy],
+            token_no_default_policy=True,
+            token_ttl=token_ttl,
+            token_max_ttl=token_ttl,
+            path=mount,
+        )
+        _fence_principals(client, service)
+        roles.append(f"{mount}/role/{service}")
+    return roles
+
+
+def _fence_principals(client: hvac.Client, service: str) -> None:
+    """Deny the service's own policy every caller's path (deny wins over its read)."""
+    name = f"mcpmesh-{service}"
+    fence = (
+        f'path "mcpmesh/data/services/{service}/principals/*" {{\n  capabilities = ["deny"]\n}}\n'
+    )
+    try:
+        found = client.sys.read_policy(name=name)
+    except hvac.exceptions.InvalidPath:
+        return  # no such service here
+    rules = (found.get("data") or found).get("rules", "")
+    if fence not in rules:
+        client.sys.create_or_update_policy(name=name, policy=rules.rstrip() + "\n\n" + fence)
 
 
 def issue_secret_ids(client: hvac.Client, services: Iterable[str]) -> dict[str, str]:
@@ -262,6 +342,9 @@ def bootstrap(client: hvac.Client, options: BootstrapOptions) -> list[str]:
     if options.pg_admin_dsn:
         write_database(client, options)
         done.append(f"database engine at {DB_MOUNT}/ with postgres-readonly, postgres-readwrite")
+    if options.users_issuer:
+        roles = write_user_jwt_auth(client, options.users_issuer, options.users_resources)
+        done.append("callers' credentials by their own token: " + ", ".join(roles))
     if options.seed:
         done.append(f"{seed_secrets(client, options.seed)} dev secrets")
     return done
@@ -383,7 +466,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="only make the static seal's key at PATH (32 random bytes, 0600) unless it exists",
     )
+    parser.add_argument(
+        "--users-issuer",
+        default="",
+        help="authorization server issuer: callers' own credentials become readable only "
+        "with their own access tokens (MCPMESH_VAULT_USER_AUTH=jwt)",
+    )
+    parser.add_argument(
+        "--users-resource",
+        action="append",
+        default=[],
+        metavar="SERVICE=URL",
+        help="a service's canonical URL (MCPMESH_AUTH_RESOURCE), with --users-issuer; repeat",
+    )
     return parser
+
+
+def _resources(pairs: Iterable[str]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        service, sep, url = pair.partition("=")
+        if not sep or not service or not url.startswith(("http://", "https://")):
+            raise ValueError(f"--users-resource wants SERVICE=URL, got {pair!r}")
+        found[service] = url
+    return found
 
 
 def write_secret_id_files(directory: Path, secret_ids: Mapping[str, str]) -> None:
@@ -415,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
             db_default_ttl=args.db_ttl,
             db_max_ttl=args.db_max_ttl,
             seed=json.loads(args.seed_file.read_text()) if args.seed_file else {},
+            users_issuer=args.users_issuer,
+            users_resources=_resources(args.users_resource),
         )
         if args.k8s_host:
             ca = args.k8s_ca_file.read_text() if args.k8s_ca_file else None

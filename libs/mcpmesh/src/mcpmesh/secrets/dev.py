@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 from mcpmesh.guard.redaction import remember
 from mcpmesh.secrets.errors import SecretUnavailable, how_to_set
-from mcpmesh.secrets.provider import SAFE_SEGMENT, DatabaseCredentials, PrincipalRef, principal_key
+from mcpmesh.secrets.provider import (
+    SAFE_SEGMENT,
+    DatabaseCredentials,
+    PrincipalRef,
+    Secret,
+    principal_key,
+)
 
 
 class DevSecretProvider:
@@ -34,12 +40,12 @@ class DevSecretProvider:
         for credentials in self._database.values():
             remember(credentials.password)
 
-    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> Secret:
         who = principal_key(principal)
         if who is not None and SAFE_SEGMENT.match(who):
             own = self._secrets.get(f"principals/{who}/{name}")
             if own is not None:
-                return own
+                return Secret(own, "user")
         value = self._secrets.get(name)
         if value is None:
             raise SecretUnavailable(
@@ -50,7 +56,7 @@ class DevSecretProvider:
                 service=self.service,
                 name=name,
             )
-        return value
+        return Secret(value, "shared")
 
     async def database_credentials(self, role: str) -> DatabaseCredentials:
         credentials = self._database.get(role)

@@ -21,7 +21,5 @@ class SecretUnavailable(ToolError):
 
 def how_to_set(service: str, name: str, principal: str | None = None) -> str:
     """The command that puts a missing static secret into Vault."""
-    target = (
-        f"{service} {name}" if principal is None else f"{service} {name} --principal {principal}"
-    )
+    target = f"{service} {name}" if principal is None else f"{service} {name} --for {principal}"
     return f"set it with `mcpmesh secrets set {target}` (the value is read from standard input)"

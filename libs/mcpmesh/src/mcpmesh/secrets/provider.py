@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -16,6 +16,33 @@ PrincipalRef = Principal | str | None
 def principal_key(principal: PrincipalRef) -> str | None:
     """The string a principal's own secrets are filed under (``None``: the service's)."""
     return principal.key if isinstance(principal, Principal) else principal
+
+
+#: Whose credential a secret is: the calling principal's own, or the service's shared one.
+CredentialKind = Literal["user", "shared"]
+
+
+class Secret(str):
+    """A secret's value (a ``str``, so every caller keeps working) that also says whose
+    credential it is: ``kind`` is ``"user"`` (the principal's own, under
+    ``principals/<key>/``) or ``"shared"`` (the service's). The audit records the kind,
+    never the value."""
+
+    __slots__ = ("kind",)
+    kind: CredentialKind
+
+    def __new__(cls, value: str, kind: CredentialKind) -> Secret:
+        secret = super().__new__(cls, value)
+        secret.kind = kind
+        return secret
+
+    def __repr__(self) -> str:  # the value never reaches a repr
+        return f"Secret(kind={self.kind!r}, value='***')"
+
+
+def kind_of(value: str) -> CredentialKind:
+    """A value from a provider that does not say (a plain ``str``) counts as shared."""
+    return value.kind if isinstance(value, Secret) else "shared"
 
 
 #: Secret names and principals become Vault path segments: keep them to safe characters

@@ -54,6 +54,14 @@ class VaultSettings(msgspec.Struct, kw_only=True, frozen=True):
     principal_secrets: bool = True
     #: When a principal has no own secret, fall back to the service's (false = fail).
     principal_fallback: bool = True
+    #: How a principal's own secrets are read: ``service`` (with the service's own Vault
+    #: identity) or ``jwt`` (with a Vault token from the caller's access token, via the
+    #: JWT auth method ``user_jwt_mount``: the service's identity cannot read them).
+    user_auth: Literal["service", "jwt"] = "service"
+    #: Mount of the JWT auth method that trusts the mesh's authorization server.
+    user_jwt_mount: str = "mcpmesh-users"
+    #: Its role for this service (``{service}`` is replaced by the service name).
+    user_jwt_role: str = "{service}"
 
     def for_service(self, service: str) -> VaultSettings:
         """The settings with ``{service}`` placeholders filled in."""
@@ -62,8 +70,23 @@ class VaultSettings(msgspec.Struct, kw_only=True, frozen=True):
             role_id=self.role_id.replace("{service}", service),
             secret_id_file=self.secret_id_file.replace("{service}", service),
             k8s_role=self.k8s_role.replace("{service}", service),
+            user_jwt_role=self.user_jwt_role.replace("{service}", service),
         )
 
     def __repr__(self) -> str:  # the token never reaches a repr
         shown = "***" if self.token else "''"
         return f"VaultSettings(addr={self.addr!r}, auth={self.auth!r}, token={shown}, …)"
+
+
+class CallerCredentialSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Per service (prefix ``MCPMESH_<SVC>_``, e.g. ``MCPMESH_GITHUB_``)."""
+
+    #: A caller without an own upstream credential may use the service's shared one.
+    #: Unset: allowed only when authentication is off (with it on, each caller acts with
+    #: their own credential, ``mcpmesh secrets set <svc> <name> --for PRINCIPAL``).
+    shared_credentials: bool | None = None
+
+
+def service_prefix(service: str) -> str:
+    """``MCPMESH_<SVC>_`` for a service name (``my-svc`` → ``MCPMESH_MY_SVC_``)."""
+    return f"MCPMESH_{service.upper().replace('-', '_').replace('.', '_')}_"

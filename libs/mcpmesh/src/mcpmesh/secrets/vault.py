@@ -20,6 +20,8 @@ import hvac.exceptions
 import requests
 import structlog
 
+from mcpmesh.auth.cache import token_digest
+from mcpmesh.auth.principal import Principal
 from mcpmesh.guard.redaction import remember
 from mcpmesh.secrets.auth import TokenInfo, VaultAuth, auth_from_settings
 from mcpmesh.secrets.cache import LeaseCache, Leased
@@ -29,6 +31,7 @@ from mcpmesh.secrets.provider import (
     SAFE_SEGMENT,
     DatabaseCredentials,
     PrincipalRef,
+    Secret,
     principal_key,
 )
 from mcpmesh.secrets.settings import VaultSettings
@@ -83,8 +86,10 @@ class VaultSecretProvider:
         )
         #: Lease expiry, cache refresh and renewal timing read this (tests move it).
         self._clock = clock
-        self._static: LeaseCache[str] = LeaseCache(clock)
+        self._static: LeaseCache[Secret] = LeaseCache(clock)
         self._database: LeaseCache[DatabaseCredentials] = LeaseCache(clock)
+        #: Vault tokens obtained from callers' access tokens (by digest): (token, renew by).
+        self._user_tokens: dict[str, tuple[str, float]] = {}
         self._login_lock = asyncio.Lock()
         self._logged_in = False
         self._token_generation = 0
@@ -97,10 +102,15 @@ class VaultSecretProvider:
 
     # ------------------------------------------------------------ public API
 
-    async def get(self, name: str, *, principal: PrincipalRef = None) -> str:
+    async def get(self, name: str, *, principal: PrincipalRef = None) -> Secret:
         self._check_open()
         self._check_segment(name, "secret name")
         who = self._principal_key(principal)
+        if who is not None and self.settings.user_auth == "jwt":
+            token = principal.access_token if isinstance(principal, Principal) else None
+            return await self._static.get(
+                ("kv-user", who, name), lambda: self._fetch_own(name, who, token)
+            )
         key = ("kv", who, name)
         return await self._static.get(key, lambda: self._fetch_static(name, who))
 
@@ -157,23 +167,119 @@ class VaultSecretProvider:
             return f"services/{self.service}/{name}"
         return f"services/{self.service}/principals/{principal}/{name}"
 
-    async def _fetch_static(self, name: str, principal: str | None) -> Leased[str]:
+    async def _fetch_static(self, name: str, principal: str | None) -> Leased[Secret]:
         value = None
         if principal is not None:
             value = await self._read_kv(name, principal)
             if value is None and not self.settings.principal_fallback:
                 raise self._missing(name, principal)
-        if value is None:
+        secret = Secret(value, "user") if value is not None else None
+        if secret is None:
             value = await self._read_kv(name, None)
-        if value is None:
-            raise self._missing(name, None)
-        remember(value)
+            if value is None:
+                raise self._missing(name, None)
+            secret = Secret(value, "shared")
+        remember(secret)
         return Leased.for_ttl(
-            value,
+            secret,
             self.settings.cache_ttl,
             self.settings.refresh_fraction,
             now=self._clock.monotonic(),
         )
+
+    # ------------------------------------------------------------ callers' own, as them
+
+    async def _fetch_own(self, name: str, principal: str, token: str | None) -> Leased[Secret]:
+        """``user_auth=jwt``: the principal's own secret read with a Vault token obtained
+        from the principal's access token (the service's identity is denied the path);
+        the service's shared one, with its own identity, only as the usual fallback."""
+        if token is None:
+            raise SecretUnavailable(
+                f"Reading {principal}'s own {name!r} needs the caller's access token "
+                "(MCPMESH_VAULT_USER_AUTH=jwt); pass principal=ctx.principal.",
+                service=self.service,
+                name=name,
+            )
+        path = self._path(name, principal)
+        vault_token = await self._user_vault_token(token)
+
+        def read() -> dict:
+            return self._user_client(vault_token).secrets.kv.v2.read_secret_version(
+                path=path, mount_point=self.settings.kv_mount, raise_on_deleted_version=True
+            )
+
+        try:
+            response = await self._run(read)
+        except hvac.exceptions.InvalidPath:
+            response = None
+        except hvac.exceptions.Forbidden:
+            raise SecretUnavailable(
+                f"Vault's user policy does not let {principal} read "
+                f"{self.settings.kv_mount}/{path}; run the bootstrap's write_user_jwt_auth.",
+                service=self.service,
+                name=name,
+            ) from None
+        except UNREACHABLE as exc:
+            raise self._unreachable(f"secret {name!r} of {principal}", exc) from None
+        value = ((response or {}).get("data") or {}).get("data", {}).get("value")
+        if isinstance(value, str):
+            secret = Secret(value, "user")
+        elif self.settings.principal_fallback:
+            shared = await self._read_kv(name, None)
+            if shared is None:
+                raise self._missing(name, principal)
+            secret = Secret(shared, "shared")
+        else:
+            raise self._missing(name, principal)
+        remember(secret)
+        return Leased.for_ttl(
+            secret,
+            self.settings.cache_ttl,
+            self.settings.refresh_fraction,
+            now=self._clock.monotonic(),
+        )
+
+    def _user_client(self, token: str) -> hvac.Client:
+        return hvac.Client(
+            url=self.settings.addr,
+            token=token,
+            timeout=self.settings.timeout,
+            verify=self.settings.ca_cert or True,
+            namespace=self.settings.namespace or None,
+        )
+
+    async def _user_vault_token(self, access_token: str) -> str:
+        """A Vault token for the caller (JWT auth login with their access token), kept
+        until 80 % of its TTL."""
+        digest, now = token_digest(access_token), self._clock.monotonic()
+        cached = self._user_tokens.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        settings = self.settings
+
+        def login() -> dict:
+            return self._user_client("").auth.jwt.jwt_login(
+                role=settings.user_jwt_role,
+                jwt=access_token,
+                use_token=False,
+                path=settings.user_jwt_mount,
+            )
+
+        try:
+            response = await self._run(login)
+        except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden) as exc:
+            raise SecretUnavailable(
+                f"Vault refused the caller's token at {settings.user_jwt_mount}/login "
+                f"(role {settings.user_jwt_role}): {str(exc).splitlines()[0][:200]}",
+                service=self.service,
+            ) from None
+        except UNREACHABLE as exc:
+            raise self._unreachable("a login with the caller's token", exc) from None
+        auth = response["auth"]
+        for key in [k for k, (_, until) in self._user_tokens.items() if until <= now]:
+            del self._user_tokens[key]
+        self._user_tokens[digest] = (auth["client_token"], now + 0.8 * auth["lease_duration"])
+        return str(auth["client_token"])
 
     async def _read_kv(self, name: str, principal: str | None) -> str | None:
         path = self._path(name, principal)

@@ -39,7 +39,7 @@ from mcpmesh.protocol.types import (
     SamplingMessage,
     TextContent,
 )
-from mcpmesh.secrets.provider import SecretProvider
+from mcpmesh.secrets.provider import CredentialKind, SecretProvider
 from mcpmesh.server.results import ToolError
 from mcpmesh.server.schema import input_schema
 
@@ -92,10 +92,28 @@ _CONFIRM_SCHEMA = {
 }
 
 
-#: ``(kind, tool, session, arguments, outcome, seconds)``: told of every tool call,
-#: sampling request and elicitation (kind ``tool``/``sampling``/``elicitation``);
-#: must not block (the bus queues the event and publishes it in the background).
-AuditHook = Callable[[str, str | None, SessionState, Any, str, float], None]
+class AuditHook(Protocol):
+    """``(kind, tool, session, arguments, outcome, seconds, *, principal, credential)``:
+    told of every tool call, sampling request and elicitation (kind
+    ``tool``/``sampling``/``elicitation``); ``principal`` is the caller's
+    :attr:`~mcpmesh.auth.Principal.key` and ``credential`` which kind of upstream
+    credential the call used (``user``/``shared``, never the value). Must not block (the
+    bus queues the event and publishes it in the background)."""
+
+    def __call__(
+        self,
+        kind: str,
+        tool: str | None,
+        session: SessionState,
+        arguments: Any,
+        outcome: str,
+        seconds: float,
+        *,
+        principal: str | None = None,
+        credential: CredentialKind | None = None,
+    ) -> None: ...
+
+
 #: Checks (raises ToolError to refuse) and adjusts every sampling request before it goes out.
 SamplingPolicy = Callable[["Context[Any]", CreateMessageParams], Awaitable[CreateMessageParams]]
 #: Where ``ctx.sample()`` goes when the client cannot sample (the LLM backend).
@@ -113,6 +131,7 @@ class Context(Generic[StateT]):
     __slots__ = (
         "_channel",
         "audit_hook",
+        "credential",
         "method",
         "params",
         "principal",
@@ -156,6 +175,9 @@ class Context(Generic[StateT]):
         #: The tool being called (``None`` for resources, prompts, completions).
         self.tool: str | None = None
         self.audit_hook: AuditHook | None = None
+        #: Which kind of upstream credential this request used (``shared`` wins once any
+        #: shared one was used); ``None``: none. For the audit event.
+        self.credential: CredentialKind | None = None
         self.sampling_policy: SamplingPolicy | None = None
         self.sampling_fallback: SamplingFallback | None = None
 
@@ -165,10 +187,29 @@ class Context(Generic[StateT]):
     def session_id(self) -> str:
         return self.session.id
 
+    @property
+    def principal_key(self) -> str | None:
+        """The caller's :attr:`~mcpmesh.auth.Principal.key` (audit, logs, rate limits)."""
+        return self.principal.key if self.principal is not None else None
+
+    def used_credential(self, kind: CredentialKind) -> None:
+        """Note the kind of upstream credential the request used (``ctx.secrets`` calls it)."""
+        if self.credential != "shared":
+            self.credential = kind
+
     def audit(self, kind: str, arguments: Any, outcome: str, seconds: float) -> None:
         """Record a sampling request or elicitation in the audit trail (if one is on)."""
         if self.audit_hook is not None:
-            self.audit_hook(kind, self.tool, self.session, arguments, outcome, seconds)
+            self.audit_hook(
+                kind,
+                self.tool,
+                self.session,
+                arguments,
+                outcome,
+                seconds,
+                principal=self.principal_key,
+                credential=self.credential,
+            )
 
     # ------------------------------------------------------------ logging and progress
 

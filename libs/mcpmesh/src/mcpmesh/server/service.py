@@ -154,6 +154,7 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: None = None,
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None: ...
 
     @overload
@@ -168,6 +169,7 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: Lifespan[StateT],
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None: ...
 
     def __init__(
@@ -181,8 +183,13 @@ class Service(Generic[StateT]):
         settings: ServerSettings | None = None,
         lifespan: Lifespan[StateT] | None = None,
         secrets: SecretProvider | None = None,
+        public: bool = False,
     ) -> None:
         self.name = name
+        #: Holds no credentials and may serve any address without authentication (the
+        #: conformance fixture); every other service refuses a non-loopback address
+        #: without ``MCPMESH_AUTH_ISSUERS`` unless the operator opts out.
+        self.public = public
         self.info = Implementation(name=name, version=version, title=title, icons=icons)
         self.instructions = instructions
         self.settings = settings or ServerSettings()

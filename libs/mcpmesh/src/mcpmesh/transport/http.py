@@ -88,6 +88,12 @@ def error_response(status: int, code: int, message: str) -> web.Response:
     )
 
 
+def _session_not_found() -> web.Response:
+    return error_response(
+        404, INVALID_REQUEST, "Session not found: it ended or never existed; initialize again"
+    )
+
+
 def _host_name(host_port: str) -> str:
     host_port = host_port.strip().lower()
     if host_port.startswith("["):
@@ -288,13 +294,11 @@ class McpEndpoint:
                 state = await self.store.get(session_id)
             except ClusterUnavailable as exc:
                 return unavailable_response(exc)
-            if state is None:
-                return error_response(
-                    404,
-                    INVALID_REQUEST,
-                    "Session not found: it ended or never existed; initialize again",
-                )
+            if state is None or not self._owns(request, state):
+                return _session_not_found()
             runtime = self._adopt(state)
+        elif not self._owns(request, runtime.state):
+            return _session_not_found()
         else:
             self.runtimes.move_to_end(session_id)
         runtime.last_seen = time.monotonic()
@@ -313,6 +317,14 @@ class McpEndpoint:
                 f"Unsupported {VERSION_HEADER}: {header[:40]} (supported: {supported})",
             )
         return runtime
+
+    def _owns(self, request: web.Request, state: SessionState) -> bool:
+        """A session belongs to the principal that created it (issuer + subject): another
+        principal's token, or none where it was created with one, finds no session —
+        the same answer as an unknown id, so a session id learns nothing to its thief.
+        Every replica checks the binding stored with the session."""
+        principal = self._principal(request)
+        return state.principal == (principal.binding if principal is not None else None)
 
     def _adopt(self, state: SessionState) -> SessionRuntime:
         replica = self.cluster.replica_id if self.cluster is not None else None
@@ -388,6 +400,7 @@ class McpEndpoint:
             session=state.id[:8],
             version=state.protocol_version,
             client=params.client_info.name if params.client_info else None,
+            principal=principal.key if principal is not None else None,
         )
         return web.Response(
             body=encode_result(message.request_id, result),
@@ -500,7 +513,10 @@ class McpEndpoint:
     ) -> None:
         request_id = message.request_id
         structlog.contextvars.bind_contextvars(
-            service=self.service.name, session=runtime.id[:8], request=request_id
+            service=self.service.name,
+            session=runtime.id[:8],
+            request=request_id,
+            principal=principal.key if principal is not None else None,
         )
         payload: bytes | None
         try:
