@@ -58,7 +58,8 @@ BODY = tool_call_body("echo", '{"text":"hi"}')
 TS_PACKAGE, TS_VERSION = "@modelcontextprotocol/sdk", "1.32.2"
 #: The canonical URL the mesh's replicas answer for when auth is on (the token's ``aud``).
 AUTH_RESOURCE = "http://127.0.0.1:8101/mcp"
-AUTH_SCOPE = "echo:call"
+#: The scope the echo service asks for its read-only tool (``<service>:read``).
+AUTH_SCOPE = "bench-echo:read"
 
 
 def post(url: str, body: dict, session: str | None = None) -> tuple[dict[str, str], bytes]:
