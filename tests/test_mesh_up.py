@@ -12,10 +12,11 @@ import signal
 import sys
 from pathlib import Path
 
+import nats
 import pytest
 
 from mcpmesh.scaffold import service_ports
-from mcpmesh.testing import sdk_session
+from mcpmesh.testing import eventually, sdk_session
 
 #: Every service of the checkout, one made by `mcpmesh new-service` included.
 SERVICES = set(service_ports(Path(__file__).resolve().parents[1]))
@@ -55,6 +56,34 @@ async def use(url: str) -> dict[str, object]:
         return {"tools": tools, "error": result.is_error, "text": result.content[0].text}
 
 
+async def check_zero_trust(workdir: Path) -> None:
+    """NATS admits only the mesh's own NKEYs (0600 seeds), and the audit trail of the
+    calls above verifies, the Vault-backed services' chains under signed checkpoints."""
+    credentials = workdir / "nats" / "credentials"
+    assert (credentials / "operator.nk").stat().st_mode & 0o777 == 0o600
+    assert (credentials / "github.nk").stat().st_mode & 0o777 == 0o600
+    url = (workdir / "nats" / "url").read_text().strip()
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(url, max_reconnect_attempts=0, allow_reconnect=False)
+    env = {**os.environ, "MCPMESH_WORKDIR": str(workdir)}
+    env.pop("MCPMESH_NATS_URL", None)
+
+    async def verified_and_signed() -> str | None:
+        verify = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mcpmesh", "audit", "verify",
+            stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out = (await verify.communicate())[0].decode()
+        assert verify.returncode == 0, out
+        signed = r"^chain postgres\.\w+: \d+ events, [1-9]\d* covered by signed"
+        return out if re.search(signed, out, re.M) else None
+
+    # The first checkpoints come within MCPMESH_NATS_AUDIT_CHECKPOINT_SECONDS.
+    await eventually(
+        verified_and_signed, timeout=60, message="audit verify: a signed postgres chain"
+    )
+
+
 @pytest.mark.timeout(180)
 async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
@@ -87,6 +116,7 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         assert "test_simple_text" in results["fixture"]["tools"]
         for name in SERVICES - PROBES.keys():
             assert not results[name]["error"], f"{name} lists no tools"
+        await check_zero_trust(tmp_path / "mesh")
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

@@ -112,6 +112,13 @@ def k8s_copy(root: Path, tmp: Path) -> Path:
     (target / "overlays" / "dev" / "dev-secrets.env").write_text(
         "BAO_DEV_ROOT_TOKEN_ID=devroot\nPOSTGRES_PASSWORD=devpassword\n"
     )
+    credentials = target / "overlays" / "dev" / "nats-credentials"
+    made = run(
+        [sys.executable, "-m", "mcpmesh.bus.permissions", "--seeds", str(credentials),
+         "--config", str(credentials / "server.json")],
+        cwd=root,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
     return target
 
 

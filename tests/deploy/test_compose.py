@@ -145,3 +145,40 @@ async def test_demo_database_sql_runs_on_a_real_postgresql(tmp_path: Path) -> No
         await cluster.stop()
     assert count.strip() == "200"
     assert roles.strip() == "mcpmesh_read,mcpmesh_reader,mcpmesh_write"
+
+
+def test_nats_authenticates_every_component_and_is_hardened(model: dict) -> None:
+    services = model["services"]
+    nats = services["nats"]
+    assert "--config=/etc/nats/server.json" in nats["command"]
+    assert nats["user"] != "root" and not nats["user"].startswith("0")
+    assert nats["read_only"] is True and nats["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in nats["security_opt"]
+    assert nats["depends_on"]["nats-credentials"]["condition"] == ("service_completed_successfully")
+    config = next(v for v in nats["volumes"] if v["target"] == "/etc/nats")
+    assert config["source"] == "nats-config" and config["read_only"] is True
+    init = services["nats-audit-init"]
+    assert init["command"] == ["audit", "init"]
+    assert [v["volume"]["subpath"] for v in init["volumes"]] == ["operator"]
+    maker = services["nats-credentials"]
+    assert "mcpmesh.bus.permissions" in " ".join(maker["command"])
+    assert maker["cap_drop"] == ["ALL"] and set(maker["cap_add"]) == {"CHOWN", "DAC_OVERRIDE"}
+    # No password or seed in the environment of anything; seeds come from files.
+    for service in services.values():
+        for key, value in (service.get("environment") or {}).items():
+            assert "PASSWORD" not in key or key == "POSTGRES_PASSWORD", key
+            assert not str(value).startswith("SU"), key  # an NKEY seed's prefix
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_mounts_only_its_own_nats_seed(model: dict, name: str) -> None:
+    service = model["services"][name]
+    # The operator made the audit stream first: no service creates or reshapes it.
+    assert service["depends_on"]["nats-audit-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+    seeds = [v for v in service["volumes"] if v.get("source") == "nats-seeds"]
+    assert [(m["volume"]["subpath"], m["read_only"]) for m in seeds] == [(name, True)]
+    assert service["environment"]["MCPMESH_NATS_NKEY_SEED_FILE"].startswith(
+        seeds[0]["target"] + "/"
+    )

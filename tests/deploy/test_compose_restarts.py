@@ -51,9 +51,13 @@ def test_tools_container_reaches_nats_and_the_operator_token(model: dict) -> Non
     assert tools["environment"]["MCPMESH_NATS_URL"] == "nats://nats:4222"
     assert tools["depends_on"]["nats"]["condition"] == "service_healthy"
     assert tools["depends_on"]["vault-bootstrap"]["condition"] == "service_completed_successfully"
-    (mount,) = tools["volumes"]
-    assert mount["read_only"] is True and mount["volume"]["subpath"] == "operator"
-    assert mount["target"] == tools["environment"]["MCPMESH_WORKDIR"]
+    mounts = {mount["source"]: mount for mount in tools["volumes"]}
+    assert set(mounts) == {"approle", "nats-seeds"}  # the operator's token and NKEY only
+    for mount in mounts.values():
+        assert mount["read_only"] is True and mount["volume"]["subpath"] == "operator"
+    assert mounts["approle"]["target"] == tools["environment"]["MCPMESH_WORKDIR"]
+    seed = tools["environment"]["MCPMESH_NATS_NKEY_SEED_FILE"]
+    assert seed.startswith(mounts["nats-seeds"]["target"] + "/")
 
 
 def test_nginx_re_resolves_the_replicas(model: dict) -> None:

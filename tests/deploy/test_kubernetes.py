@@ -3,6 +3,8 @@ the security settings of every workload."""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import kubernetes_validate
@@ -194,12 +196,18 @@ def test_dev_overlay_runs_single_node_dependencies_and_the_bootstrap(
     assert ("StatefulSet", "nats", "nats") in by_kind
     assert ("Deployment", "openbao", "openbao") in by_kind
     assert ("StatefulSet", "postgresql", "postgresql") in by_kind
-    (job,) = [o for o in dev if o["kind"] == "Job"]
-    container = pod_spec(job)["containers"][0]
+    jobs = {o["metadata"]["name"]: o for o in dev if o["kind"] == "Job"}
+    assert set(jobs) == {"vault-bootstrap", "nats-audit-init"}
+    container = pod_spec(jobs["vault-bootstrap"])["containers"][0]
     assert container["command"] == ["python", "-m", "mcpmesh.secrets.bootstrap"]
     assert "--k8s-namespace=mcpmesh" in container["args"]
+    # The audit stream is made by the operator's credential, mounted in that Job only.
+    audit_init = pod_spec(jobs["nats-audit-init"])
+    assert audit_init["containers"][0]["command"] == ["mcpmesh", "audit", "init"]
+    (secret,) = [v["secret"]["secretName"] for v in audit_init["volumes"] if "secret" in v]
+    assert secret.startswith("mcpmesh-operator-nats-nkey")
     for obj in dev:
-        if obj["kind"] in WORKLOAD_KINDS and obj["metadata"]["name"] != "vault-bootstrap":
+        if obj["kind"] in WORKLOAD_KINDS and obj["kind"] != "Job":
             assert obj["spec"]["replicas"] >= 1
 
 
@@ -231,3 +239,40 @@ def test_templates_and_base_agree() -> None:
 
 def test_dev_secrets_file_is_ignored_by_git() -> None:
     assert "dev-secrets.env" in Path(REPO / "deploy/k8s/overlays/dev/.gitignore").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_has_its_own_nats_nkey_only(
+    rendered: dict[str, list[dict]], name: str
+) -> None:
+    pod = pod_spec(objects(rendered, "Deployment")[f"mcpmesh-{name}"])
+    secrets = [v["secret"] for v in pod["volumes"] if "secret" in v]
+    assert [s["secretName"] for s in secrets] == [f"mcpmesh-{name}-nats-nkey"]
+    assert secrets[0]["defaultMode"] & 0o007 == 0  # never world-readable
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    settings = objects(rendered, "ConfigMap")["mcpmesh-common"]["data"]
+    assert settings["MCPMESH_NATS_NKEY_SEED_FILE"].startswith(mounts["nats-nkey"]["mountPath"])
+    assert mounts["nats-nkey"]["readOnly"] is True
+    # The dev overlay makes that Secret from the generated seed; NATS admits only those.
+    dev = {o["metadata"]["name"] for o in rendered["overlays/dev"] if o["kind"] == "Secret"}
+    assert any(s.startswith(f"mcpmesh-{name}-nats-nkey") for s in dev)
+
+
+def test_dev_nats_runs_the_generated_permission_config(rendered: dict[str, list[dict]]) -> None:
+    nats = next(o for o in rendered["overlays/dev"] if o["kind"] == "StatefulSet")
+    container = pod_spec(nats)["containers"][0]
+    assert "--config=/etc/nats/server.json" in container["args"]
+    config = next(o for o in rendered["overlays/dev"] if o["metadata"]["name"].startswith(
+        "nats-server-config"))  # fmt: skip
+    server = json.loads(base64.b64decode(config["data"]["server.json"]))
+    users = server["authorization"]["users"]
+    assert len(users) == len(SERVICES) + 1 and all(u["nkey"].startswith("U") for u in users)
+
+
+def test_prod_overlay_talks_tls_to_nats(rendered: dict[str, list[dict]]) -> None:
+    settings = objects(rendered, "ConfigMap", "overlays/prod")["mcpmesh-common"]["data"]
+    assert settings["MCPMESH_NATS_URL"].startswith("tls://")
+    ca = settings["MCPMESH_NATS_TLS_CA_FILE"]
+    for deployment in objects(rendered, "Deployment", "overlays/prod").values():
+        mounts = pod_spec(deployment)["containers"][0]["volumeMounts"]
+        assert any(ca.startswith(m["mountPath"] + "/") for m in mounts)

@@ -4,3 +4,9 @@
 path "mcpmesh/data/services/github/*" {
   capabilities = ["read"]
 }
+
+# Sign its own audit checkpoints with its own Transit key; it can never read the key,
+# and cannot sign for another service.
+path "transit/sign/audit-github" {
+  capabilities = ["update"]
+}

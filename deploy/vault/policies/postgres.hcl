@@ -20,3 +20,9 @@ path "sys/leases/revoke/database/creds/postgres-readonly/*" {
 path "sys/leases/revoke/database/creds/postgres-readwrite/*" {
   capabilities = ["update"]
 }
+
+# Sign its own audit checkpoints with its own Transit key; it can never read the key,
+# and cannot sign for another service.
+path "transit/sign/audit-postgres" {
+  capabilities = ["update"]
+}

@@ -69,17 +69,22 @@ def _new_service(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from mcpmesh.bus.audit import tail_command, verify_command
+    import msgspec
+
+    from mcpmesh.bus import audit_commands
+    from mcpmesh.bus.connect import NatsCredentialError
     from mcpmesh.bus.settings import BUS_PREFIX, BusSettings
-    from mcpmesh.embedded.nats import nats_answers, running_mesh_nats_url
+    from mcpmesh.embedded.nats import nats_answers, running_mesh_nats
 
     try:
         bus = load_settings(BusSettings, BUS_PREFIX)
     except SettingsError as exc:
         print(f"mcpmesh audit: {exc}", file=sys.stderr)
         return 2
-    url = bus.url or running_mesh_nats_url()
-    if not url:
+    if not bus.url:
+        url, seed_file = running_mesh_nats()
+        bus = msgspec.structs.replace(bus, url=url or "", nkey_seed_file=seed_file or "")
+    if not bus.url:
         print(
             "mcpmesh audit: no running mesh here (MCPMESH_WORKDIR) and no MCPMESH_NATS_URL: "
             "start it with `make run` (or `mcpmesh up`), or set MCPMESH_NATS_URL to the "
@@ -87,17 +92,29 @@ def _audit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not asyncio.run(nats_answers(url, NATS_PROBE_TIMEOUT)):
+    if not asyncio.run(nats_answers(bus.url, NATS_PROBE_TIMEOUT)):
         print(
-            f"mcpmesh audit: no NATS server answers at {url} within {NATS_PROBE_TIMEOUT:g} s: "
+            f"mcpmesh audit: no NATS server answers at {bus.url} within {NATS_PROBE_TIMEOUT:g} s: "
             "is the mesh running (`make run`)? Check MCPMESH_NATS_URL",
             file=sys.stderr,
         )
         return 2
     try:
+        if args.audit_command == "init":
+            return asyncio.run(audit_commands.init_command(bus))
         if args.audit_command == "tail":
-            return asyncio.run(tail_command(url, bus.prefix, args.count, args.stream))
-        return asyncio.run(verify_command(url, bus.prefix, args.stream))
+            return asyncio.run(audit_commands.tail_command(bus, args.count, args.stream))
+        if args.audit_command == "export":
+            since = audit_commands.parse_since(args.since) if args.since else None
+            return asyncio.run(
+                audit_commands.export_command(
+                    bus, start=args.from_seq, since=since, follow=args.follow, stream=args.stream
+                )
+            )
+        return asyncio.run(audit_commands.verify_command(bus, args.stream))
+    except NatsCredentialError as exc:
+        print(f"mcpmesh audit: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         print(f"mcpmesh audit: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -106,17 +123,35 @@ def _audit(args: argparse.Namespace) -> int:
 def _add_audit(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
-        help="read and check the audit stream",
-        description="The audit trail on NATS JetStream (MCPMESH_NATS_URL, MCPMESH_NATS_PREFIX; "
-        "default: the NATS of a running `mcpmesh up`).",
+        help="read, check and export the audit stream",
+        description="The audit trail on NATS JetStream (MCPMESH_NATS_URL, MCPMESH_NATS_PREFIX, "
+        "MCPMESH_NATS_NKEY_SEED_FILE of the operator; default: the NATS of a running "
+        "`mcpmesh up`). Signatures are checked with Vault Transit (MCPMESH_VAULT_ADDR, "
+        "MCPMESH_VAULT_TOKEN of the operator).",
     )
     actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    init = actions.add_parser(
+        "init",
+        help="create the audit stream with its limits (operator; before the services start)",
+    )
+    init.set_defaults(run=_audit)
     tail = actions.add_parser("tail", help="print the last audit events as JSON lines")
     tail.add_argument("-n", "--count", type=int, default=20, help="how many (default 20)")
     verify = actions.add_parser(
-        "verify", help="check the hash chain; exit 1 and name each break if it is altered"
+        "verify",
+        help="check every chain and its signed checkpoints; exit 1 naming forged, altered "
+        "and removed events",
     )
-    for action in (tail, verify):
+    export = actions.add_parser(
+        "export", help="stream events and checkpoints as JSON lines (for a SIEM)"
+    )
+    start = export.add_mutually_exclusive_group()
+    start.add_argument("--from-seq", type=int, help="start at this stream sequence")
+    start.add_argument("--since", help="start at this time (ISO 8601 or Unix seconds)")
+    export.add_argument(
+        "--follow", action="store_true", help="keep streaming new events (until Ctrl-C)"
+    )
+    for action in (tail, verify, export):
         action.add_argument("--stream", help="stream name (default <PREFIX>_AUDIT)")
         action.set_defaults(run=_audit)
 

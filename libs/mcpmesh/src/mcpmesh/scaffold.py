@@ -46,6 +46,8 @@ COMPOSE_MARKER = "  # mcpmesh new-service adds services above this line."
 K8S_MARKER = "  # mcpmesh new-service adds services above this line."
 #: The line of deploy/k8s/overlays/prod/kustomization.yaml before which its image goes.
 K8S_IMAGE_MARKER = "  # mcpmesh new-service adds images above this line."
+#: The line of deploy/k8s/overlays/dev/kustomization.yaml before which its NKEY Secret goes.
+K8S_NKEY_MARKER = "  # mcpmesh new-service adds NKEY secrets above this line."
 _PORT_LINE = re.compile(r"^DEFAULT_PORT\s*=\s*(\d+)", re.MULTILINE)
 _COMPOSE_SERVICE = re.compile(r"^  ([a-z0-9][a-z0-9_.-]*):\s*$", re.MULTILINE)
 _FIRST_PARTY = re.compile(r"^(known-first-party\s*=\s*\[)([^\]]*)\]", re.MULTILINE)
@@ -237,7 +239,8 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
     compose_file = root / "docker-compose.yml"
     kustomization = root / "deploy" / "k8s" / "base" / "kustomization.yaml"
     prod = root / "deploy" / "k8s" / "overlays" / "prod" / "kustomization.yaml"
-    for required in (compose_file, kustomization, prod):
+    dev = root / "deploy" / "k8s" / "overlays" / "dev" / "kustomization.yaml"
+    for required in (compose_file, kustomization, prod, dev):
         if not required.is_file():
             raise ScaffoldError(f"{required} is missing: is {root} an mcpmesh checkout?")
     compose_text = compose_file.read_text(encoding="utf-8")
@@ -266,6 +269,14 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
         prod,
         gap="\n",
     )
+    (nkey,) = (t for p, t in _template_files("k8s-dev") if p == "nats-nkey.yaml.tmpl")
+    writes[dev] = _insert_before(
+        dev.read_text(encoding="utf-8"),
+        K8S_NKEY_MARKER,
+        _render(nkey, spec.substitutions()),
+        dev,
+        gap="\n",
+    )
     pyproject = root / "pyproject.toml"
     first_party = _with_first_party(pyproject.read_text(encoding="utf-8"), spec.package)
     if first_party is not None:
@@ -277,7 +288,8 @@ def next_steps(spec: NewService) -> str:
     name, port = spec.name, spec.port
     return f"""\
 Created services/{name} (package {spec.package}, port {port}) and added it to
-docker-compose.yml, deploy/k8s/base/{name}/ (and its image in overlays/prod),
+docker-compose.yml, deploy/k8s/base/{name}/ (its image in overlays/prod, its NATS
+NKEY Secret in overlays/dev),
 deploy/vault/policies/{name}.hcl and ruff's known-first-party in pyproject.toml.
 
 Next steps:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -18,11 +19,14 @@ from nats.js import api
 
 from mcpmesh import Context, Service
 from mcpmesh.bus.audit import (
+    CHAIN_HEADER,
+    CHECKPOINT_HEADER,
     HASH_HEADER,
     PREV_HEADER,
-    AuditEvent,
+    SEQ_HEADER,
+    StoredEvent,
     audit_stream_name,
-    read_events,
+    read_stream,
     verify_stream,
 )
 from mcpmesh.bus.settings import BusSettings
@@ -80,7 +84,7 @@ async def make_events(bus_settings: BusSettings, replica: Any) -> None:
         await asyncio.gather(*calls)
         await clients[0].call("tools/call", {"name": "nope", "arguments": {}})
         for r in (a, b):
-            await asyncio.wait_for(r.bus.auditor.queue.join(), 10)
+            await asyncio.wait_for(r.bus.auditor.flushed(), 10)
 
 
 async def test_chain_from_two_replicas_is_intact_and_keeps_no_raw_arguments(
@@ -91,10 +95,17 @@ async def test_chain_from_two_replicas_is_intact_and_keeps_no_raw_arguments(
     try:
         js = nc.jetstream()
         stream = audit_stream_name(bus_settings.prefix)
-        stored = [e async for e in read_events(js, stream)]
-        events = [msgspec.json.decode(s.body, type=AuditEvent) for s in stored]
+        stored = [e async for e in read_stream(js, stream) if not e.checkpoint]
+        events = [e for s in stored for e in s.events() if e is not None]
         assert len(events) == 21
-        assert {e.replica for e in events} and len({e.replica for e in events}) == 2
+        # One chain per replica, each numbered from 1 without holes.
+        chains = {s.chain for s in stored}
+        assert len(chains) == 2 and len({e.replica for e in events}) == 2
+        for chain in chains:
+            seqs = sorted(
+                seq for s in stored if s.chain == chain for seq in range(s.seq, s.last + 1)
+            )
+            assert seqs == list(range(1, len(seqs) + 1))
         assert sum(e.outcome == "ok" for e in events) == 20
         assert any(e.tool == "nope" and e.outcome.startswith("rejected") for e in events)
         assert all(e.service == "audit-test" and e.arguments_sha256 for e in events)
@@ -102,28 +113,44 @@ async def test_chain_from_two_replicas_is_intact_and_keeps_no_raw_arguments(
         assert all(len(e.session or "") == 32 for e in events)  # a digest, not the id
         verdict = await verify_stream(js, stream)
         assert verdict.ok and verdict.checked == 21, verdict.problems
+        # The replicas stopped: each chain ends in a final checkpoint covering all of it.
+        assert all(c.final and c.covered == c.events for c in verdict.chains)
     finally:
         await nc.close()
     done = cli(bus_settings, "verify")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "intact: 21 events" in done.stdout
-    tail = cli(bus_settings, "tail", "-n", "3")
-    lines = [json.loads(line) for line in tail.stdout.splitlines()]
-    assert [line["seq"] for line in lines] == [19, 20, 21]
+    assert "audit trail intact: 21 events checked in 2 chains" in done.stdout
+    assert "checkpoints are UNSIGNED" in done.stdout  # no Vault here: said plainly
+    exported = cli(bus_settings, "export", "--from-seq", "1")
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert sum("event" in line for line in lines) == 21
+    assert sum(line.get("checkpoint", {}).get("final", False) for line in lines) == 2
+    first = next(line for line in lines if line.get("seq") == 1)
+    assert first["prev"] == "0" * 64 and len(first["hash"]) == 64
+    assert first["event"]["service"] == "audit-test"
+    tail = cli(bus_settings, "tail", "-n", "1")
+    assert "checkpoint" in json.loads(tail.stdout.splitlines()[-1])
 
 
 async def copy_stream(js: Any, source: str, target: str, alter: Any) -> None:
-    """An attacker's rewrite: the same events into a new stream, ``alter`` applied."""
+    """An attacker's rewrite: the same messages into a new stream, ``alter`` applied."""
     await js.add_stream(api.StreamConfig(name=target, subjects=[f"{target}.x"]))
-    async for stored in read_events(js, source):
-        changed = alter(stored.seq, stored.body)
+    async for stored in read_stream(js, source):
+        changed = alter(stored)
         if changed is None:
             continue
-        await js.publish(
-            f"{target}.x",
-            changed,
-            headers={PREV_HEADER: stored.prev, HASH_HEADER: stored.hash},
-        )
+        await js.publish(f"{target}.x", changed.body, headers=headers_of(changed))
+
+
+def headers_of(stored: StoredEvent) -> dict[str, str]:
+    if stored.checkpoint:
+        return {CHAIN_HEADER: stored.chain, CHECKPOINT_HEADER: "1"}
+    return {
+        CHAIN_HEADER: stored.chain,
+        SEQ_HEADER: str(stored.seq),
+        PREV_HEADER: stored.prev,
+        HASH_HEADER: stored.hash,
+    }
 
 
 async def test_verify_catches_an_altered_and_a_removed_event(
@@ -134,12 +161,26 @@ async def test_verify_catches_an_altered_and_a_removed_event(
     nc = await nats.connect(bus_settings.url)
     try:
         js = nc.jetstream()
+        async for first in read_stream(js, source):
+            chain = first.chain
+            break
 
-        def altered(seq: int, body: bytes) -> bytes:
-            return body.replace(b'"outcome":"ok"', b'"outcome":"error"') if seq == 7 else body
+        def hit(stored: StoredEvent, seq: int) -> bool:
+            return (
+                stored.chain == chain and not stored.checkpoint and stored.seq <= seq <= stored.last
+            )
+
+        def altered(stored: StoredEvent) -> StoredEvent:
+            if hit(stored, 7):
+                body = stored.body.replace(b'"outcome":"ok"', b'"outcome":"error"')
+                return msgspec.structs.replace(stored, body=body)
+            return stored
+
+        def cut(stored: StoredEvent) -> StoredEvent | None:
+            return None if hit(stored, 5) else stored
 
         await copy_stream(js, source, f"{source}_ALTERED", altered)
-        await copy_stream(js, source, f"{source}_CUT", lambda s, b: None if s == 5 else b)
+        await copy_stream(js, source, f"{source}_CUT", cut)
         # The real stream refuses the simplest tampering outright.
         try:
             await js.delete_msg(source, 3)
@@ -151,10 +192,18 @@ async def test_verify_catches_an_altered_and_a_removed_event(
         await nc.close()
     done = cli(bus_settings, "verify", "--stream", f"{source}_ALTERED")
     assert done.returncode == 1
-    assert "event 7: its content does not match its hash (altered)" in done.stdout
-    cut = cli(bus_settings, "verify", "--stream", f"{source}_CUT")
-    assert cut.returncode == 1
-    assert "its prev does not match" in cut.stdout
+    assert re.search(
+        rf"chain {chain}: events? [0-9.]+ \(stream seq \d+\): the content", done.stdout
+    )
+    assert "does not match its hash (altered)" in done.stdout
+    assert "BROKEN" in done.stdout
+    cut_run = cli(bus_settings, "verify", "--stream", f"{source}_CUT")
+    assert cut_run.returncode == 1
+    removed = re.search(
+        rf"chain {chain}: events? (\d+)(?:\.\.(\d+))? (?:was|were) removed", cut_run.stdout
+    )
+    assert removed, cut_run.stdout
+    assert int(removed[1]) <= 5 <= int(removed[2] or removed[1])
 
 
 async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -> None:
@@ -176,14 +225,15 @@ async def test_elicitation_is_audited(bus_settings: BusSettings, replica: Any) -
             if event.data and event.json().get("id") == 3:
                 assert event.json()["result"]["content"][0]["text"].startswith("Not done")
                 break
-        await asyncio.wait_for(a.bus.auditor.queue.join(), 10)
+        await asyncio.wait_for(a.bus.auditor.flushed(), 10)
     nc = await nats.connect(bus_settings.url)
     try:
         js = nc.jetstream()
-        stored = [e async for e in read_events(js, audit_stream_name(bus_settings.prefix))]
+        stream = audit_stream_name(bus_settings.prefix)
+        stored = [e async for e in read_stream(js, stream) if not e.checkpoint]
     finally:
         await nc.close()
-    events = [msgspec.json.decode(s.body, type=AuditEvent) for s in stored]
+    events = [e for s in stored for e in s.events() if e is not None]
     assert [(e.kind, e.tool, e.outcome) for e in events] == [
         ("elicitation", "ask", "decline"),
         ("tool", "ask", "error"),

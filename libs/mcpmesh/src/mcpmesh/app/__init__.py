@@ -27,6 +27,7 @@ from mcpmesh.auth.metadata import metadata_paths
 from mcpmesh.auth.settings import AuthSettings, exposure_warning
 from mcpmesh.bus.settings import BUS_PREFIX, SAMPLING_PREFIX, BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings, SettingsError, load_settings
+from mcpmesh.secrets.provider import CheckpointSigner
 from mcpmesh.secrets.settings import CallerCredentialSettings, service_prefix
 from mcpmesh.server import middleware as entries
 from mcpmesh.server.middleware import Middleware
@@ -85,7 +86,9 @@ def _wire(
         from mcpmesh.bus.wiring import connect_bus  # nats-py only when the bus is on
 
         window = auth.dpop_max_age + 2 * auth.leeway if auth.enabled else 0.0
-        connected = connect_bus(service.name, bus, sampling, replay_window=window)
+        provider = service.secrets
+        signer = provider.sign_checkpoint if isinstance(provider, CheckpointSigner) else None
+        connected = connect_bus(service.name, bus, sampling, signer=signer, replay_window=window)
         wiring.middleware = [connected.audit, entries.redact_results, connected.sampling]
         wiring.readiness.update(connected.readiness)
         wiring.cluster = connected.bus
@@ -278,18 +281,23 @@ def create_app(
                 await lifespan.aclose()
             except Exception:
                 log.exception("lifespan_close_failed", service=service.name)
-            # After the lifespan: pools close before their leases are revoked.
-            for closable in [*wiring.closables, provider]:
-                try:
-                    await closable.close()
-                except Exception:
-                    log.exception("close_failed", what=type(closable).__name__)
+
+    async def provider_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        # Last: after the lifespan (pools close before their leases are revoked) and after
+        # the bus (the audit's final checkpoint is signed through the provider).
+        for closable in [*wiring.closables, provider]:
+            try:
+                await closable.close()
+            except Exception:
+                log.exception("close_failed", what=type(closable).__name__)
 
     async def on_shutdown(app: web.Application) -> None:
         if cluster is not None:
             cluster.stopping_streams()  # ends the GET streams served from the bus
         await endpoint.drain(settings.shutdown_timeout)
 
+    app.cleanup_ctx.append(provider_lifecycle)
     app.cleanup_ctx.append(auth_lifecycle)
     app.cleanup_ctx.append(bus_lifecycle)
     app.cleanup_ctx.append(service_lifecycle)

@@ -6,7 +6,7 @@ Subjects (``P`` is the prefix setting, ``S`` the service, ``R`` a replica id):
   request R sent, posted to another replica, handed to R's waiting handler;
 * ``P.S.replica.R.ping`` — is R alive (a resumed stream whose writer died is ended);
 * ``P.S.cancel`` — ``notifications/cancelled`` for a request no local handler runs;
-* ``P.events.S.<session>.<stream>`` — SSE events in the JetStream stream ``P_EVENTS``
+* ``P.events.S.<session>.<stream>`` — SSE events in the JetStream stream ``P_EVENTS_S``
   (memory storage, bounded age and count): the GET stream's messages from any replica,
   and copies of POST streams so another replica can resume them (``Last-Event-ID``).
 
@@ -34,6 +34,8 @@ from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 
 from mcpmesh.bus.audit import Auditor
+from mcpmesh.bus.connect import connect_options
+from mcpmesh.bus.names import events_stream, sessions_bucket, token
 from mcpmesh.bus.sessions import KvSessionStore
 from mcpmesh.bus.settings import BusSettings
 from mcpmesh.protocol.errors import INTERNAL_ERROR, McpError
@@ -50,11 +52,6 @@ _SEQ = "Mcp-Seq"
 _END = "Mcp-End"
 _REQUEST = "Mcp-Request"
 _REPLICA_ID = re.compile(r"[0-9a-f]{8}")
-
-
-def token(name: str) -> str:
-    """A name made safe for one subject token and for stream and bucket names."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "_"
 
 
 class _StreamMirror:
@@ -91,10 +88,10 @@ class Bus:
         prefix = token(settings.prefix)
         self.prefix = prefix
         self.base = f"{prefix}.{token(service_name)}"
-        self.events_stream = f"{prefix.upper()}_EVENTS"
+        self.events_stream = events_stream(prefix, service_name)
         self.store = KvSessionStore(
             self.nc,
-            f"{prefix}_sessions_{token(service_name)}",
+            sessions_bucket(prefix, service_name),
             settings.session_ttl,
             settings.request_timeout,
         )
@@ -117,16 +114,18 @@ class Bus:
         self.endpoint = endpoint
         self.store.on_changed = endpoint.session_changed
         self.store.on_removed = endpoint.forget_session
-        task = asyncio.create_task(self._connect_and_set_up())
+        # Unusable credential or TLS files: refuse to start now, not retry in the background.
+        options = connect_options(self.settings, token(self.service_name))
+        task = asyncio.create_task(self._connect_and_set_up(options))
         self._tasks.append(task)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.ready.wait()), wait)
         if not self.ready.is_set():
             log.warning("nats_unreachable", url=self.settings.url, problem=self.problem)
 
-    async def _connect_and_set_up(self) -> None:
+    async def _connect_and_set_up(self, options: dict[str, Any]) -> None:
         await self.nc.connect(
-            servers=[u.strip() for u in self.settings.url.split(",") if u.strip()],
+            **options,
             name=f"mcpmesh-{self.service_name}-{self.replica_id}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -159,7 +158,7 @@ class Bus:
             js,
             api.StreamConfig(
                 name=self.events_stream,
-                subjects=[f"{self.prefix}.events.>"],
+                subjects=[f"{self.prefix}.events.{token(self.service_name)}.>"],
                 storage=api.StorageType.MEMORY,
                 max_age=self.settings.event_retention,
                 max_msgs_per_subject=self.settings.events_per_stream,

@@ -21,10 +21,6 @@ from mcpmesh.auth.dpop import MemoryReplayCache
 log = structlog.get_logger("mcpmesh.bus.replay")
 
 
-def replay_bucket(prefix: str, service: str) -> str:
-    return f"{prefix}_dpop_{service}"
-
-
 class KvReplayCache:
     """:class:`~mcpmesh.auth.ReplayCache` over a KV bucket (TTL = the proof window).
 

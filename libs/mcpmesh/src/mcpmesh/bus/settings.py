@@ -31,9 +31,27 @@ class BusSettings(msgspec.Struct, kw_only=True, frozen=True):
     audit_max_events: int = 0
     #: Days audit events are kept (0 = forever).
     audit_max_age_days: float = 0.0
-    #: Audit events buffered in memory while NATS is slow or down; past it they are counted
-    #: as dropped, and a gap event records how many.
+    #: Audit events buffered in memory while NATS is slow or down (none is ever dropped).
     audit_buffer: int = 100_000
+    #: When the buffer is full: ``wait`` (a call waits for room, up to
+    #: ``audit_wait_seconds``, then is refused) or ``fail`` (refused at once). Either way
+    #: the call is refused before it runs, with a clear error: nothing happens unrecorded.
+    audit_when_full: Literal["wait", "fail"] = "wait"
+    #: Seconds a call may wait for room in a full audit buffer.
+    audit_wait_seconds: float = 30.0
+    #: A checkpoint (the chain head, signed with the service's Vault Transit key) after
+    #: this many events ...
+    audit_checkpoint_events: int = 10_000
+    #: ... or this many seconds, whichever comes first.
+    audit_checkpoint_seconds: float = 5.0
+    #: File holding this component's NATS NKEY seed (``{service}`` is replaced by the
+    #: service name); empty = connect without a credential (a dev NATS without auth).
+    nkey_seed_file: str = ""
+    #: CA certificate (PEM) that signed the NATS server's certificate: turns TLS on.
+    tls_ca_file: str = ""
+    #: Client certificate and key (PEM) when the NATS server asks for one (mutual TLS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
 
 class SamplingSettings(msgspec.Struct, kw_only=True, frozen=True):

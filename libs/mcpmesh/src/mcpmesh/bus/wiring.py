@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from mcpmesh.bus.audit import Auditor, stream_config
-from mcpmesh.bus.cluster import Bus, ensure_stream
+from mcpmesh.bus.audit import Auditor, Signer, ensure_audit_stream, stream_config
+from mcpmesh.bus.cluster import Bus
+from mcpmesh.bus.names import rate_bucket, replay_bucket, token
 from mcpmesh.bus.policy import MemoryRateLimiter, SamplingPolicy, llm_backend
-from mcpmesh.bus.replay import KvReplayCache, replay_bucket
+from mcpmesh.bus.replay import KvReplayCache
 from mcpmesh.bus.sampling import BusSampler, KvRateLimiter, SamplingBroker
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.server import middleware
@@ -61,19 +62,26 @@ def connect_bus(
     settings: BusSettings,
     sampling: SamplingSettings,
     *,
+    signer: Signer | None = None,
     replay_window: float = 0.0,
 ) -> BusWiring:
-    """Shared sessions, routing, audit, the sampling broker and policy on NATS; with a
+    """Shared sessions, routing, audit, the sampling broker and policy on NATS;
+    ``signer`` signs the audit checkpoints (the service's Vault Transit key), and with a
     ``replay_window`` (seconds a DPoP proof is acceptable) the shared replay cache."""
     bus = Bus(service_name, settings)
     auditor = Auditor(
         bus.nc,
         bus.prefix,
-        service_name,
+        token(service_name),
         bus.replica_id,
         raw_arguments=settings.audit_raw_arguments,
         buffer=settings.audit_buffer,
+        when_full=settings.audit_when_full,
+        wait_seconds=settings.audit_wait_seconds,
         timeout=settings.request_timeout,
+        checkpoint_events=settings.audit_checkpoint_events,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+        signer=signer,
     )
     limiter = SharedRateLimiter(sampling, settings.request_timeout)
     sampler = BusSampler(
@@ -88,12 +96,20 @@ def connect_bus(
 
     async def on_ready() -> None:
         js = bus.nc.jetstream(timeout=settings.request_timeout)
-        await ensure_stream(
-            js, stream_config(bus.prefix, settings.audit_max_events, settings.audit_max_age_days)
-        )
+        # Publishing starts at once: until the stream exists events wait in the buffer.
         auditor.start()
+        audit = stream_config(bus.prefix, settings.audit_max_events, settings.audit_max_age_days)
+        try:
+            await ensure_audit_stream(js, audit)
+        except Exception as exc:  # with NATS authentication only the operator may
+            log.error(
+                "audit_stream_missing",
+                stream=audit.name,
+                problem=f"{type(exc).__name__}: {exc}",
+                fix="`mcpmesh audit init` (operator); until then events wait in the buffer",
+            )
         kv = await js.create_key_value(
-            bucket=f"{bus.prefix}_sampling_rate", ttl=sampling.rate_window * 2, history=1
+            bucket=rate_bucket(bus.prefix, service_name), ttl=sampling.rate_window * 2, history=1
         )
         limiter.shared = KvRateLimiter(kv, sampling.rate_limit, sampling.rate_window)
         if replay_window > 0:
@@ -114,7 +130,7 @@ def connect_bus(
     bus.auditor = auditor
     return BusWiring(
         bus,
-        audit=middleware.audit(auditor.record),
+        audit=middleware.audit(auditor.record, admit=auditor.admit),
         sampling=middleware.sampling(SamplingPolicy(sampling, limiter), sampler),
         replay=replay,
         readiness={"nats": nats_ready},

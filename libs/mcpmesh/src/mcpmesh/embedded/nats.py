@@ -2,18 +2,30 @@
 
 Each server gets its own store directory, so it never shares state with the NATS that
 may already run on this machine (4222 is never used). :func:`nats_starter` is the
-``mcpmesh up`` backend: it hands every service ``MCPMESH_NATS_URL``.
+``mcpmesh up`` backend: it generates one NKEY per service and one for the operator
+(0600 files in ``MCPMESH_WORKDIR/nats/credentials``), a server config with per-service
+permissions (:mod:`mcpmesh.bus.permissions`), and hands every service
+``MCPMESH_NATS_URL`` and ``MCPMESH_NATS_NKEY_SEED_FILE``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import nats
+
+from mcpmesh.bus.audit import ensure_audit_stream, stream_config
+from mcpmesh.bus.connect import connect_options
+from mcpmesh.bus.names import token
+from mcpmesh.bus.permissions import OPERATOR, Credentials, server_config, write_server_config
+from mcpmesh.bus.settings import BusSettings
 from mcpmesh.embedded import mesh_workdir
 from mcpmesh.embedded.process import (
     BackendError,
@@ -72,12 +84,16 @@ def _prepare(home: Path) -> tuple[Path, Path]:
     return home, store
 
 
-async def start_nats(home: Path, port: int | None = None, timeout: float = 20.0) -> NatsServer:
-    """Start nats-server with JetStream in ``home`` (store and log), on ``port`` or a free one."""
+async def start_nats(
+    home: Path, port: int | None = None, timeout: float = 20.0, *, config: Path | None = None
+) -> NatsServer:
+    """Start nats-server with JetStream in ``home`` (store and log), on ``port`` or a free
+    one; ``config`` is a server config file (authentication, TLS)."""
     home, store = _prepare(home)
     port = port or free_port()
     argv = [
         nats_server_binary(),
+        *(["--config", str(config)] if config is not None else []),
         "--addr",
         "127.0.0.1",
         "--port",
@@ -93,19 +109,71 @@ async def start_nats(home: Path, port: int | None = None, timeout: float = 20.0)
     return NatsServer(process, port, store)
 
 
-def running_mesh_nats_url() -> str | None:
-    """The NATS URL of the ``mcpmesh up`` running from this work directory, if any.
+def running_mesh_nats() -> tuple[str | None, str | None]:
+    """The NATS URL of the ``mcpmesh up`` running from this work directory, and the seed
+    file template (``…/{service}.nk``) of its credentials, if any.
 
     The ``url`` file outlives a mesh that was killed; the server's PID file (removed at
     a clean stop) says whether that server still runs.
     """
     home = mesh_workdir() / "nats"
     if not process_alive(home / f"{PROCESS_NAME}.pid"):
-        return None
+        return None, None
     try:
-        return (home / "url").read_text().strip() or None
+        url = (home / "url").read_text().strip() or None
     except OSError:
-        return None
+        return None, None
+    seeds = home / "credentials"
+    return url, str(seeds / "{service}.nk") if (seeds / "operator.nk").is_file() else None
+
+
+def mesh_credentials(
+    home: Path, prefix: str, services: list[str], tls: dict[str, Any] | None = None
+) -> tuple[Credentials, Path]:
+    """Seeds for ``services`` and the operator, and the server config that knows them."""
+    credentials = Credentials(home / "credentials")
+    keys = credentials.ensure([OPERATOR, *services])
+    config = write_server_config(home / "server.json", server_config(prefix, keys, tls=tls))
+    return credentials, config
+
+
+async def start_secured_nats(
+    home: Path,
+    services: list[str],
+    prefix: str = "mcpmesh",
+    port: int | None = None,
+    *,
+    tls: dict[str, Any] | None = None,
+    tls_ca_file: str = "",
+    audit_stream: bool = True,
+) -> tuple[NatsServer, Credentials]:
+    """nats-server that admits only the NKEY users of ``services`` and ``operator`` (over
+    TLS with ``tls``: nats-server's ``cert_file``/``key_file``/``ca_file``); the audit
+    stream is created by the operator (unless ``audit_stream`` is false), so no
+    service's settings shape it."""
+    home, _ = _prepare(home)
+    credentials, config = await asyncio.to_thread(mesh_credentials, home, prefix, services, tls)
+    server = await start_nats(home, port, config=config)
+    try:
+        if audit_stream:
+            await _create_audit_stream(server.url, credentials, prefix, tls_ca_file)
+    except BaseException:
+        await server.stop()
+        raise
+    return server, credentials
+
+
+async def _create_audit_stream(
+    url: str, credentials: Credentials, prefix: str, tls_ca_file: str
+) -> None:
+    settings = BusSettings(
+        url=url, prefix=prefix, nkey_seed_file=credentials.template, tls_ca_file=tls_ca_file
+    )
+    nc = await nats.connect(**connect_options(settings, OPERATOR), connect_timeout=5)
+    try:
+        await ensure_audit_stream(nc.jetstream(timeout=5), stream_config(prefix, 0, 0.0))
+    finally:
+        await nc.close()
 
 
 async def nats_answers(url: str, timeout: float) -> bool:
@@ -120,8 +188,16 @@ async def nats_answers(url: str, timeout: float) -> bool:
 
 
 async def nats_starter(workdir: Path, env: dict[str, str]) -> tuple[NatsServer, dict[str, str]]:
-    """``mcpmesh up`` backend: NATS with JetStream, and ``MCPMESH_NATS_URL`` for services."""
-    server = await start_nats(workdir / "nats")
-    # Not a secret: lets `mcpmesh audit` find the running mesh's NATS without settings.
+    """``mcpmesh up`` backend: NATS with JetStream and NKEY users, one per service."""
+    from mcpmesh import registry
+
+    prefix = env.get("MCPMESH_NATS_PREFIX") or os.environ.get("MCPMESH_NATS_PREFIX") or "mcpmesh"
+    services = sorted(token(name) for name in registry.available())
+    server, credentials = await start_secured_nats(workdir / "nats", services, prefix)
+    # Not a secret: lets `mcpmesh audit` find the running mesh's NATS without settings
+    # (and its operator seed beside the services' ones, in credentials/).
     (workdir / "nats" / "url").write_text(server.url + "\n")
-    return server, {"MCPMESH_NATS_URL": server.url}
+    return server, {
+        "MCPMESH_NATS_URL": server.url,
+        "MCPMESH_NATS_NKEY_SEED_FILE": credentials.template,
+    }

@@ -25,7 +25,12 @@ from mcpmesh.config import load_settings
 from mcpmesh.guard.redaction import install_log_redaction
 from mcpmesh.secrets.dev import DevSecretProvider
 from mcpmesh.secrets.errors import SecretUnavailable
-from mcpmesh.secrets.provider import DatabaseCredentials, PrincipalRef, SecretProvider
+from mcpmesh.secrets.provider import (
+    CheckpointSigner,
+    DatabaseCredentials,
+    PrincipalRef,
+    SecretProvider,
+)
 from mcpmesh.secrets.settings import VaultSettings
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 install_log_redaction()
 
 __all__ = [
+    "CheckpointSigner",
     "DatabaseCredentials",
     "DevSecretProvider",
     "PrincipalRef",

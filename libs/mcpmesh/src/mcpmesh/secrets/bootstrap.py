@@ -1,6 +1,7 @@
 """Set up a Vault (or OpenBao) for mcpmesh. Idempotent: run it as often as you like.
 
-It enables KV v2 at ``mcpmesh`` and the database secrets engine at ``database``, writes
+It enables KV v2 at ``mcpmesh``, the database secrets engine at ``database`` and Transit
+at ``transit`` (one audit signing key ``audit-<service>`` per service), writes
 one policy per service from ``deploy/vault/policies/*.hcl`` (as ``mcpmesh-<name>``),
 creates an AppRole per service (role id ``mcpmesh-<service>``), optionally Kubernetes
 roles bound to the service accounts ``mcpmesh-<service>``, and — when a PostgreSQL
@@ -38,6 +39,8 @@ import requests
 KV_MOUNT = "mcpmesh"
 DB_MOUNT = "database"
 DB_CONNECTION = "mcpmesh-postgres"
+#: Transit engine holding each service's audit signing key (``audit-<service>``).
+TRANSIT_MOUNT = "transit"
 OPERATOR_POLICY = "mcpmesh-operator"
 
 #: Group roles of the database (see mcpmesh.embedded.postgres): a dynamic login gets one.
@@ -122,6 +125,28 @@ def _ensure_mount(client: hvac.Client, path: str, kind: str, options: dict | Non
         raise RuntimeError(f"{path}/ is mounted as {existing['type']}, expected {kind}")
     elif kind == "kv" and (existing.get("options") or {}).get("version") != "2":
         raise RuntimeError(f"{path}/ is KV version 1; mcpmesh needs KV v2 there")
+
+
+def audit_key(service: str) -> str:
+    """The Transit key that signs ``service``'s audit checkpoints (never exportable)."""
+    return f"audit-{service}"
+
+
+def write_audit_keys(client: hvac.Client, services: Iterable[str]) -> None:
+    """An Ed25519 Transit key per service: the service may sign with its own (its policy
+    grants ``transit/sign/audit-<service>``), the operator may verify; no one reads it."""
+    _ensure_mount(client, TRANSIT_MOUNT, "transit")
+    for service in services:
+        try:
+            client.secrets.transit.read_key(name=audit_key(service), mount_point=TRANSIT_MOUNT)
+        except hvac.exceptions.InvalidPath:
+            client.secrets.transit.create_key(
+                name=audit_key(service),
+                key_type="ed25519",
+                exportable=False,
+                allow_plaintext_backup=False,
+                mount_point=TRANSIT_MOUNT,
+            )
 
 
 def _ensure_auth(client: hvac.Client, path: str, kind: str) -> None:
@@ -334,6 +359,8 @@ def bootstrap(client: hvac.Client, options: BootstrapOptions) -> list[str]:
     _ensure_mount(client, KV_MOUNT, "kv", options={"version": "2"})
     done.append(f"KV v2 at {KV_MOUNT}/")
     done.append("policies " + ", ".join(write_policies(client, options.policy_dir)))
+    write_audit_keys(client, options.services)
+    done.append(f"audit signing keys at {TRANSIT_MOUNT}/ (one per service)")
     write_approles(client, options)
     done.append("AppRoles " + ", ".join(f"mcpmesh-{s}" for s in options.services))
     if options.kubernetes is not None:

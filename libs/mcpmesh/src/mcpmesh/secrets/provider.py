@@ -89,3 +89,13 @@ class SecretProvider(Protocol):
     async def close(self) -> None:
         """Stop renewals and revoke every lease this provider obtained."""
         ...
+
+
+@runtime_checkable
+class CheckpointSigner(Protocol):
+    """A provider that can sign audit checkpoints with a key it never hands out (Vault
+    Transit); the app gives its ``sign_checkpoint`` to the audit publisher."""
+
+    async def sign_checkpoint(self, data: bytes) -> str:
+        """A signature of ``data`` by this service's audit key."""
+        ...

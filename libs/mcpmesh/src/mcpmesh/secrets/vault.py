@@ -9,6 +9,7 @@ cache below (memory, for less than their lease) and in the redaction registry.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 from collections.abc import Callable
@@ -130,6 +131,30 @@ class VaultSecretProvider:
         self._check_open()
         self._check_segment(role, "database role")
         return await self._database.get(("db", role), lambda: self._fetch_database(role))
+
+    async def sign_checkpoint(self, data: bytes) -> str:
+        """Sign an audit checkpoint with this service's Transit key (``audit-<service>``):
+        Vault signs, the key never leaves it (the audit publisher's ``signer``)."""
+        from mcpmesh.secrets.bootstrap import TRANSIT_MOUNT, audit_key
+
+        self._check_open()
+        what = f"an audit signature of the {self.service} service"
+        try:
+            response = await self._request(
+                lambda: self._client.secrets.transit.sign_data(
+                    name=audit_key(self.service),
+                    hash_input=base64.b64encode(data).decode(),
+                    mount_point=TRANSIT_MOUNT,
+                ),
+                what,
+            )
+        except _Denied:
+            raise SecretUnavailable(
+                f"Vault's policy for the {self.service} service does not allow "
+                f"{TRANSIT_MOUNT}/sign/{audit_key(self.service)}; run the bootstrap again.",
+                service=self.service,
+            ) from None
+        return str(response["data"]["signature"])
 
     async def close(self) -> None:
         """Stop renewals, revoke the leases obtained, and drop the token if it was ours."""

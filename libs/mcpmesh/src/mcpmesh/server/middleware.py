@@ -124,15 +124,23 @@ def caller_credentials(service_name: str, *, shared_allowed: bool) -> Middleware
     return entry
 
 
-def audit(hook: AuditHook) -> Middleware:
+#: Awaited before a tool runs: waits for room to record the call, or raises (the call is
+#: refused, never run unrecorded) — the bus's ``Auditor.admit``.
+Admission = Callable[[], Awaitable[None]]
+
+
+def audit(hook: AuditHook, *, admit: Admission | None = None) -> Middleware:
     """Tell ``hook`` of every tool call, and (through the context) of every sampling
-    request and elicitation a handler makes."""
+    request and elicitation a handler makes; with ``admit``, a tool call runs only once
+    it has admitted it (the audit buffer has room)."""
 
     async def entry(ctx: Context[Any], call_next: CallNext) -> Any:
         ctx.audit_hook = hook
         if ctx.method != "tools/call":
             return await call_next(ctx)
         params: CallToolParams = ctx.params
+        if admit is not None:
+            await admit()
         started = time.perf_counter()
         outcome = "failed"
         try:

@@ -1,0 +1,237 @@
+"""Audit benchmark: 3 replicas share one session under sustained load; nothing may be lost.
+
+Three fixture replicas (separate processes) share a nats-server started for the run.
+One MCP session is opened on the first; a wrk per replica then POSTs
+``tools/call test_simple_text`` with that session for ``BENCH_AUDIT_SECONDS`` (default
+15; ``--long`` or ``BENCH_AUDIT_SECONDS=60`` for the full minute). The replicas are
+stopped (a graceful stop publishes what is buffered and a final checkpoint), every
+stored event is read back and every chain verified, and the events are counted against
+the calls wrk saw answered: ``lost`` must be 0. The same load without the bus (each
+replica its own in-process session) gives the bus-off figure beside it. Last, one
+replica's publisher alone: how fast 200,000 buffered events become acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+
+from bench.protocol import post
+from mcpmesh.bus.audit import (
+    Auditor,
+    audit_stream_name,
+    ensure_audit_stream,
+    read_stream,
+    stream_config,
+    verify_events,
+)
+from mcpmesh.embedded.nats import start_nats
+from mcpmesh.embedded.process import free_port
+from mcpmesh.protocol.session import SessionState
+
+SECONDS = int(os.environ.get("BENCH_AUDIT_SECONDS", "60" if "--long" in sys.argv else "15"))
+REPLICAS = 3
+CONNECTIONS = 4  # per replica
+PREFIX = "mcpmesh"
+VERSION = "2025-06-18"  # what bench.protocol.post sends
+
+WRK_SCRIPT = r"""
+counter = 0
+thread_id = 0
+bad = 0
+threads = {}
+function setup(thread)
+  thread:set("thread_id", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Accept"] = "application/json, text/event-stream"
+  wrk.headers["Mcp-Session-Id"] = os.getenv("MCP_SESSION")
+  wrk.headers["MCP-Protocol-Version"] = os.getenv("MCP_VERSION")
+end
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '{"jsonrpc":"2.0","id":"%d-%d","method":"tools/call","params":{"name":"test_simple_text","arguments":{}}}',
+    thread_id, counter)
+  return wrk.format(nil, nil, nil, body)
+end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"result"', 1, true) then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local total_bad = 0
+  for _, thread in ipairs(threads) do total_bad = total_bad + thread:get("bad") end
+  io.write(string.format("BAD %d\n", total_bad))
+  io.write(string.format("ANSWERED %d\n", summary.requests))
+end
+"""
+
+
+def start_replica(nats_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "MCPMESH_LOG_LEVEL": "warning", "MCPMESH_NATS_PREFIX": PREFIX}
+    env["MCPMESH_NATS_URL"] = nats_url or ""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcpmesh", "serve", "fixture", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    return process, f"http://127.0.0.1:{port}/mcp"
+
+
+def wait_session(url: str, process: subprocess.Popen[bytes]) -> tuple[str, str]:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return open_session_fixture(url)
+        except (OSError, KeyError, AssertionError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"replica at {url} did not start") from None
+            time.sleep(0.05)
+
+
+def open_session_fixture(url: str) -> tuple[str, str]:
+    """An initialized session, checked with one call of the tool the load calls."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+    }
+    headers, _ = post(url, initialize)
+    session = headers.get("mcp-session-id") or headers["Mcp-Session-Id"]
+    post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    call = {"name": "test_simple_text", "arguments": {}}
+    _, body = post(
+        url, {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}, session
+    )
+    assert b'"result"' in body, body[:300]
+    return session, VERSION
+
+
+def run_load(urls: list[str], session_of: list[tuple[str, str]], script: Path) -> dict[str, int]:
+    wrks = [
+        subprocess.Popen(
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(script), url],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MCP_SESSION": session, "MCP_VERSION": version},
+        )
+        for url, (session, version) in zip(urls, session_of, strict=True)
+    ]
+    answered = bad = 0
+    for wrk in wrks:
+        output, _ = wrk.communicate(timeout=SECONDS + 60)
+        answered += int(re.search(r"^ANSWERED (\d+)", output, re.M).group(1))  # type: ignore[union-attr]
+        bad += int(re.search(r"^BAD (\d+)", output, re.M).group(1))  # type: ignore[union-attr]
+    return {"answered": answered - bad, "bad": bad}
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(60)
+
+
+async def count_stored(url: str) -> tuple[int, int, bool, list[str]]:
+    """(tool events, chains, every chain intact, problems) from the audit stream."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream(timeout=10)
+        messages = [m async for m in read_stream(js, audit_stream_name(PREFIX))]
+    finally:
+        await nc.close()
+    verdict = await verify_events(messages)
+    tools = sum(m.body.count(b'"kind":"tool"') for m in messages if not m.checkpoint)
+    return tools, len(verdict.chains), verdict.ok, verdict.problems[:5]
+
+
+def one_run(nats_url: str | None, script: Path) -> dict[str, int]:
+    replicas = [start_replica(nats_url) for _ in range(REPLICAS)]
+    try:
+        if nats_url:  # one session, shared by every replica through the bus
+            shared = wait_session(replicas[0][1], replicas[0][0])
+            for process, url in replicas[1:]:
+                wait_session(url, process)
+            sessions = [shared] * REPLICAS
+        else:  # no bus: a session lives in one replica only
+            sessions = [wait_session(url, process) for process, url in replicas]
+        result = run_load([url for _, url in replicas], sessions, script)
+    finally:
+        stop([process for process, _ in replicas])
+    return result
+
+
+async def publisher_rate(url: str, events: int = 200_000) -> float:
+    """One replica's publisher alone: events/s from buffered to acknowledged."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream(timeout=10)
+        await ensure_audit_stream(js, stream_config("benchpub", 0, 0.0))
+        auditor = Auditor(nc, "benchpub", "bench", "00000000", buffer=events)
+        session = SessionState(id="bench-session", protocol_version=VERSION)
+        for _ in range(events):
+            auditor.record("tool", "test_simple_text", session, b"{}", "ok", 0.0001)
+        started = time.perf_counter()
+        auditor.start()
+        await auditor.flushed()
+        elapsed = time.perf_counter() - started
+        await auditor.stop()
+    finally:
+        await nc.close()
+    return events / elapsed
+
+
+async def run() -> tuple[dict[str, int], dict[str, int], tuple[int, int, bool, list[str]]]:
+    with tempfile.TemporaryDirectory() as home:
+        script = Path(home) / "call.lua"
+        script.write_text(WRK_SCRIPT)
+        off = await asyncio.to_thread(one_run, None, script)
+        server = await start_nats(Path(home) / "nats")
+        try:
+            on = await asyncio.to_thread(one_run, server.url, script)
+            counted = await count_stored(server.url)
+            on["publisher"] = int(await publisher_rate(server.url))
+            return off, on, counted
+        finally:
+            await server.stop()
+
+
+def main() -> int:
+    off, on, (stored, chains, intact, problems) = asyncio.run(run())
+    lost = max(0, on["answered"] - stored)
+    print(
+        f"{REPLICAS} replicas x {CONNECTIONS} connections, {SECONDS} s of tools/call "
+        "(one shared session with the bus)"
+    )
+    print(f"  bus off  {off['answered'] / SECONDS:9.0f} calls/s   ({off['answered']} answered)")
+    print(
+        f"  bus on   {on['answered'] / SECONDS:9.0f} calls/s   ({on['answered']} answered, "
+        f"{on['bad']} errors)"
+    )
+    print(
+        f"  audit    {stored} tool events stored in {chains} chains, "
+        f"{'all intact' if intact else 'BROKEN'}; lost {lost} "
+        f"(+{stored - on['answered']} for calls still in flight when wrk stopped)"
+    )
+    print(f"  publisher alone (one chain, 200000 buffered events): {on['publisher']} events/s")
+    for problem in problems:
+        print(f"    {problem}")
+    return 0 if lost == 0 and intact and on["bad"] == 0 else 1
