@@ -167,10 +167,10 @@ def launch(
         port = free_port()
         began = time.perf_counter()
         process = start([*argv_of_port, str(port)], env, cwd)
+        column.processes.append(process)  # stopped by the caller, answering or not
         started.append((process, f"http://127.0.0.1:{port}/mcp", began))
     for process, url, began in started:
         session, ready = wait_answering(process, url, began, sessions)
-        column.processes.append(process)
         column.urls.append(url)
         column.sessions.append(session)
         column.ready_s.append(ready)
@@ -184,9 +184,21 @@ def echo_server(kind: str) -> list[str]:
 
 
 def start_columns(nats_url: str, auth_env: dict[str, str]) -> list[Column]:
+    """Every column's servers, started and answering; on a failure the ones already
+    started are stopped before the error goes on."""
+    columns: list[Column] = []
+    try:
+        _start_columns(nats_url, auth_env, columns)
+    except BaseException:
+        stop(columns)
+        raise
+    return columns
+
+
+def _start_columns(nats_url: str, auth_env: dict[str, str], columns: list[Column]) -> None:
     base = {**os.environ, "MCPMESH_LOG_LEVEL": "warning", "MCPMESH_NATS_URL": ""}
     mesh_env = {**base, **auth_env}
-    columns = [Column("floor"), Column("mesh"), Column("mesh+bus"), Column("mesh+bus x3")]
+    columns += [Column("floor"), Column("mesh"), Column("mesh+bus"), Column("mesh+bus x3")]
     launch(columns[0], echo_server("floor"), base, sessions=False)
     launch(columns[1], echo_server("mcpmesh"), mesh_env)
     for column, replicas, prefix in ((columns[2], 1, "benchone"), (columns[3], 3, "benchthree")):
@@ -194,15 +206,15 @@ def start_columns(nats_url: str, auth_env: dict[str, str]) -> list[Column]:
         column.prefix = prefix
         launch(column, echo_server("mcpmesh"), env, replicas=replicas, shared_session=True)
     fastmcp = Column("fastmcp")
-    launch(fastmcp, echo_server("fastmcp"), base)
     columns.append(fastmcp)
+    launch(fastmcp, echo_server("fastmcp"), base)
     sdk = reference_main(TS_PACKAGE, TS_VERSION, "dist/esm/server/mcp.js")
     if sdk is not None and shutil.which("node"):
         script = NODE_DIR / "_ts_echo.mjs"
         shutil.copyfile(Path(__file__).with_name("_ts_echo.mjs"), script)
         typescript = Column("typescript")
-        launch(typescript, ["node", script.name], base, cwd=NODE_DIR)
         columns.append(typescript)
+        launch(typescript, ["node", script.name], base, cwd=NODE_DIR)
     authorization = auth_env.get("BENCH_AUTHORIZATION", "")
     for column in columns:
         if column.name.startswith("mesh"):
@@ -210,7 +222,6 @@ def start_columns(nats_url: str, auth_env: dict[str, str]) -> list[Column]:
     time.sleep(0.5)  # idle
     for column in columns:
         column.idle_rss_mb = [rss_mb(p.pid) for p in column.processes]
-    return columns
 
 
 def auth_enforced(url: str) -> bool:
