@@ -218,22 +218,9 @@ async def wrk_rates(url: str) -> dict[int, float]:
 
 def _raw_session(url: str) -> str:
     """An initialized session for wrk (``bench.protocol.open_session`` checks an echo)."""
-    from bench.protocol import VERSION, post
+    from bench.protocol import initialized_session
 
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "1"},
-        },
-    }
-    headers, _ = post(url, initialize)
-    session = headers.get("mcp-session-id") or headers["Mcp-Session-Id"]
-    post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
-    return session
+    return initialized_session(url)
 
 
 def report(p50: dict[str, float], rates: dict[str, dict[int, float]], reference: bool) -> None:

@@ -88,8 +88,8 @@ def post(
 _AUTH_HEADER: dict[str, str] = {}
 
 
-def open_session(url: str) -> str:
-    """An initialized session, checked with one echo call (an audited tool call)."""
+def initialized_session(url: str) -> str:
+    """A session through ``initialize`` and ``notifications/initialized``, no call yet."""
     initialize = {
         "jsonrpc": "2.0",
         "id": 0,
@@ -103,6 +103,12 @@ def open_session(url: str) -> str:
     headers, _ = post(url, initialize)
     session = headers.get("mcp-session-id") or headers["Mcp-Session-Id"]
     post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    return session
+
+
+def open_session(url: str) -> str:
+    """An initialized session, checked with one echo call (an audited tool call)."""
+    session = initialized_session(url)
     check_call(url, session)
     return session
 
