@@ -46,7 +46,7 @@ $(AUTH_DEPS): $(AUTH_DIR)/package.json $(AUTH_DIR)/package-lock.json
 
 setup: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) lock-check ## install Python deps (uv), the conformance CLIs with Node 22, the dev authorization server
 
-run: $(VENV)/.synced ## run the mesh on loopback (mcpmesh up)
+run: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) ## run the mesh on loopback (mcpmesh up), the authorization server included
 	$(BIN)/mcpmesh up
 
 test: setup ## lint and type-check, then every test, the official conformance suite included
@@ -67,7 +67,7 @@ format: $(VENV)/.synced ## ruff format and autofix
 	$(BIN)/ruff format libs services tests bench
 	$(BIN)/ruff check --fix libs services tests bench
 
-bench: $(VENV)/.synced $(AUTH_DEPS) ## benchmarks: tools/call under wrk vs FastMCP (and on the 2026-07-28 wire), bus, audit (3 replicas, 0 lost; BENCH_AUDIT_SECONDS=60 for a minute), filesystem and postgres vs the reference servers, auth (token checks), observability (metrics on vs off)
+bench: $(VENV)/.synced $(AUTH_DEPS) ## benchmarks (bench/README.md): tools/call under wrk, the mesh as deployed (and on the 2026-07-28 wire) vs the floor, FastMCP and the TypeScript SDK; audit (3 replicas, 0 lost; --long for a minute); postgres/filesystem vs the reference servers, github, bus, auth, observability, startup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 	  || (echo "make bench needs wrk: apt-get install wrk" && exit 1)
 	$(BIN)/python -m bench

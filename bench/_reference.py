@@ -17,10 +17,10 @@ NODE_DIR = Path(".cache/bench-node")
 _QUIET = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
 
 
-def reference_main(package: str, version: str) -> Path | None:
-    """The entry point of ``package@version``, installing it first if needed; ``None``
-    (and a line saying why) when npm cannot provide it."""
-    main = NODE_DIR / "node_modules" / package / "dist" / "index.js"
+def reference_main(package: str, version: str, entry: str = "dist/index.js") -> Path | None:
+    """The entry point (``entry`` in the package) of ``package@version``, installing it
+    first if needed; ``None`` (and a line saying why) when npm cannot provide it."""
+    main = NODE_DIR / "node_modules" / package / entry
     if main.exists():
         return main
     if shutil.which("npm") is None:

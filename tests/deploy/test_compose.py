@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import aiohttp
 import jsonschema
 import pytest
 import yaml
 from deploy_checks import COMPOSE_ENV, REPO, SERVICES, compose_config, compose_model, compose_schema
 
+from mcpmesh.embedded.authserver import authserver_dir, node_binary, request_dev_token
 from mcpmesh.embedded.postgres import DEMO_SCHEMA, start_postgres
+from mcpmesh.embedded.process import ManagedProcess, free_port
 
 PROFILES = ("replicas", "tools", "observability")
 
@@ -243,3 +250,113 @@ def test_every_service_reads_the_one_state_key_ring_the_bootstrap_writes(
     script = "\n".join(model["services"]["vault-bootstrap"]["command"])
     assert "mcpmesh state-key-file /data/.admin/state-keys.json" in script
     assert 'cp /data/.admin/state-keys.json "/data/$$service/state-keys.json"' in script
+
+
+# ------------------------------------------------------------------ sign-in (OAuth 2.1)
+
+
+def registered_resources(model: dict) -> dict[str, list[str]]:
+    """What the compose authorization server is told: resource URL → scopes."""
+    env = model["services"]["authserver"]["environment"]
+    resources = {}
+    for name, value in env.items():
+        if name.startswith("MCPMESH_AUTHSERVER_RESOURCE_"):
+            url, *scopes = value.split()
+            resources[url] = scopes
+    return resources
+
+
+def test_authserver_is_hardened_persistent_and_alone_on_its_network(model: dict) -> None:
+    server = model["services"]["authserver"]
+    assert server["build"]["context"] == str(REPO / "tools/authserver")
+    assert server["read_only"] is True
+    assert server["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in server["security_opt"]
+    (state,) = [v for v in server["volumes"] if v["target"] == "/data"]
+    assert state["type"] == "volume"  # keys and registered clients survive `down`/`up`
+    assert [(p["host_ip"], p["target"]) for p in server["ports"]] == [("127.0.0.1", 9400)]
+    assert set(server["networks"]) == {"auth"}
+    # Only the services share that network: no backend or tool reaches the AS, nor it them.
+    on_auth = {n for n, s in model["services"].items() if "auth" in (s.get("networks") or {})}
+    assert on_auth == {"authserver", "filesystem-replicas", *SERVICES}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_requires_tokens_for_its_own_url(model: dict, name: str) -> None:
+    service = model["services"][name]
+    env = service["environment"]
+    issuer = model["services"]["authserver"]["environment"]["MCPMESH_AUTHSERVER_ISSUER"]
+    # `iss` is the public issuer (what the client on the host sees, and the AS names
+    # itself); the keys come from inside the network.
+    assert env["MCPMESH_AUTH_ISSUERS"] == issuer
+    jwks = urlsplit(env["MCPMESH_AUTH_JWKS_URL"])
+    assert jwks.hostname == "authserver" and jwks.path == "/jwks"
+    assert {"default", "auth"} <= set(service["networks"])
+    assert service["depends_on"]["authserver"]["condition"] == "service_healthy"
+    assert "MCPMESH_AUTH_ALLOW_UNAUTHENTICATED" not in env
+    # Its resource is the URL a client on the host uses, registered with its scopes.
+    resource = env["MCPMESH_AUTH_RESOURCE"]
+    (published,) = [p["published"] for p in service["ports"]]
+    assert resource == f"http://localhost:{published}/mcp"
+    assert registered_resources(model)[resource] == [f"{name}:read", f"{name}:write"]
+
+
+def test_replicas_behind_the_balancer_take_tokens_for_the_balancer_url(model: dict) -> None:
+    env = model["services"]["filesystem-replicas"]["environment"]
+    (published,) = [p["published"] for p in model["services"]["filesystem-lb"]["ports"]]
+    assert env["MCPMESH_AUTH_RESOURCE"] == f"http://localhost:{published}/mcp"
+    assert env["MCPMESH_AUTH_RESOURCE"] in registered_resources(model)
+
+
+async def test_compose_authserver_settings_issue_what_the_services_expect(
+    model: dict, tmp_path: Path
+) -> None:
+    """The AS run with exactly the environment compose gives it (server.js, as in its
+    image): its issuer and a token's `aud` are what each service checks."""
+    server = model["services"]["authserver"]
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MCPMESH_")},
+        **server["environment"],
+        "MCPMESH_AUTHSERVER_STATE_DIR": str(tmp_path / "data"),
+        "MCPMESH_AUTHSERVER_HOST": "127.0.0.1",
+        "MCPMESH_AUTHSERVER_PORT": str(port),
+    }
+    process = ManagedProcess(
+        "authserver",
+        [node_binary(), str(authserver_dir() / "server.js"), "serve"],
+        tmp_path / "authserver.log",
+        env=env,
+    )
+    local = f"http://127.0.0.1:{port}"
+
+    async def discovery() -> dict | None:
+        url = f"{local}/.well-known/openid-configuration"
+        try:
+            async with aiohttp.ClientSession() as http, http.get(url) as response:
+                return await response.json() if response.status == 200 else None
+        except aiohttp.ClientError:
+            return None
+
+    async def ready() -> bool:
+        return await discovery() is not None
+
+    await process.start(ready, timeout=30)
+    try:
+        metadata = await discovery()
+        assert metadata is not None
+        github = model["services"]["github"]["environment"]
+        assert metadata["issuer"] == github["MCPMESH_AUTH_ISSUERS"]
+        assert urlsplit(metadata["jwks_uri"]).path == urlsplit(github["MCPMESH_AUTH_JWKS_URL"]).path
+        token = await request_dev_token(
+            f"{local}/token",
+            tmp_path / "data" / "dev-client.json",
+            github["MCPMESH_AUTH_RESOURCE"],
+            ["github:read"],
+        )
+        claims = json.loads(base64.urlsafe_b64decode(token["access_token"].split(".")[1] + "=="))
+        assert claims["aud"] == github["MCPMESH_AUTH_RESOURCE"]
+        assert claims["iss"] == github["MCPMESH_AUTH_ISSUERS"]
+        assert claims["scope"] == "github:read"
+    finally:
+        await process.stop()

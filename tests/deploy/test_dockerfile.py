@@ -206,3 +206,55 @@ async def test_image_install_has_only_the_services_locked_dependencies_and_serve
     finally:
         await cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ------------------------------------------------------ the authorization server's image
+
+AUTHSERVER = REPO / "tools" / "authserver"
+
+
+def test_authserver_dockerfile_passes_hadolint() -> None:
+    result = run([tool("hadolint"), "--failure-threshold", "style", "Dockerfile"], cwd=AUTHSERVER)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_authserver_image_rules() -> None:
+    """Node 22 slim, the locked packages only, an unprivileged numeric user, state only in
+    /data, healthy when its discovery document answers, node as PID 1."""
+    instructions = dockerfile_instructions(AUTHSERVER)
+    assert [kw for kw, _ in instructions].count("FROM") == 1
+    base = [args for kw, args in instructions if kw == "ARG" and args.startswith("NODE_IMAGE=")]
+    assert base and base[0].startswith("NODE_IMAGE=node:22") and "-slim" in base[0]
+    runs = [args for kw, args in instructions if kw == "RUN"]
+    assert any("npm ci" in r and "--omit=dev" in r for r in runs)
+    assert not any("npm install" in r for r in runs)
+    copies = [args for kw, args in instructions if kw == "COPY"]
+    assert copies == ["package.json package-lock.json ./", "server.js ./"]
+    (user,) = [args for kw, args in instructions if kw == "USER"]
+    assert user.split(":")[0].isdigit() and user.split(":")[0] != "0"
+    env = " ".join(args for kw, args in instructions if kw == "ENV")
+    assert "MCPMESH_AUTHSERVER_STATE_DIR=/data" in env
+    assert any(kw == "HEALTHCHECK" and "openid-configuration" in args for kw, args in instructions)
+    (entrypoint,) = [args for kw, args in instructions if kw == "ENTRYPOINT"]
+    assert entrypoint.startswith('["node"')  # exec form: SIGTERM reaches node
+    for kw, args in instructions:
+        if kw in ("ARG", "ENV"):
+            assert not re.search(r"(TOKEN|PASSWORD|SECRET|_KEY\b)", args), args
+
+
+def test_authserver_build_context_is_its_three_files(tmp_path: Path) -> None:
+    root = tmp_path / "authserver"
+    # What a developer's checkout may hold beside them: state of a local run, its log.
+    for name in [
+        "package.json",
+        "package-lock.json",
+        "server.js",
+        "keys.json",
+        "x.log",
+        "Dockerfile",
+    ]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    (root / ".dockerignore").write_text((AUTHSERVER / ".dockerignore").read_text())
+    sent = build_context(root, tmp_path / "context")
+    assert sent == ["package-lock.json", "package.json", "server.js"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -185,7 +186,15 @@ def test_network_policies_default_deny_mcp_ingress_and_narrow_egress(
         if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == full
     ]
     ingress = [rule for spec in mine for rule in spec.get("ingress", [])]
-    assert ingress == [{"ports": [{"port": SERVICES[name], "protocol": "TCP"}]}]
+    # Named callers only: the ingress controller's pods and this namespace's gateways.
+    (rule,) = ingress
+    assert rule["ports"] == [{"port": SERVICES[name], "protocol": "TCP"}]
+    assert sorted(_peers(rule)) == ["None/None", "ingress-nginx/ingress-nginx"]
+    for peer in rule["from"]:
+        assert peer.get("podSelector", {}).get("matchLabels"), peer  # never all pods
+        assert peer.get("namespaceSelector", {"matchLabels": {"x": "y"}}).get("matchLabels")
+    (gateway,) = [p for p in rule["from"] if "namespaceSelector" not in p]
+    assert gateway["podSelector"]["matchLabels"] == {"mcpmesh.io/gateway": "true"}
     egress = sorted(
         (peer, port["port"])
         for spec in mine
@@ -298,7 +307,11 @@ def test_each_service_has_its_own_nats_nkey_only(
 
 
 def test_dev_nats_runs_the_generated_permission_config(rendered: dict[str, list[dict]]) -> None:
-    nats = next(o for o in rendered["overlays/dev"] if o["kind"] == "StatefulSet")
+    nats = next(
+        o
+        for o in rendered["overlays/dev"]
+        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "nats"
+    )
     container = pod_spec(nats)["containers"][0]
     assert "--config=/etc/nats/server.json" in container["args"]
     config = next(o for o in rendered["overlays/dev"] if o["metadata"]["name"].startswith(
@@ -315,3 +328,84 @@ def test_prod_overlay_talks_tls_to_nats(rendered: dict[str, list[dict]]) -> None
     for deployment in objects(rendered, "Deployment", "overlays/prod").values():
         mounts = pod_spec(deployment)["containers"][0]["volumeMounts"]
         assert any(ca.startswith(m["mountPath"] + "/") for m in mounts)
+
+
+# ------------------------------------------------------------------ sign-in (OAuth 2.1)
+
+
+def test_services_take_an_external_issuer_by_settings(rendered: dict[str, list[dict]]) -> None:
+    for target in ("base", "overlays/prod"):
+        common = objects(rendered, "ConfigMap", target)["mcpmesh-common"]["data"]
+        (issuer,) = common["MCPMESH_AUTH_ISSUERS"].split(",")
+        assert issuer.startswith("https://"), (target, issuer)
+        assert "MCPMESH_AUTH_ALLOW_UNAUTHENTICATED" not in common
+        for name in SERVICES:
+            settings = objects(rendered, "ConfigMap", target)[f"mcpmesh-{name}-settings"]["data"]
+            resource = urlsplit(settings["MCPMESH_AUTH_RESOURCE"])
+            assert resource.scheme == "https" and resource.path.endswith("/mcp"), (target, name)
+            assert "MCPMESH_AUTH_ALLOW_UNAUTHENTICATED" not in settings
+
+
+def test_the_services_may_fetch_keys_from_a_public_issuer_only_over_https(
+    rendered: dict[str, list[dict]],
+) -> None:
+    policy = objects(rendered, "NetworkPolicy")["mcpmesh-authserver-egress"]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/component": "mcp-service"}}
+    assert policy["policyTypes"] == ["Egress"]
+    (rule,) = policy["egress"]
+    assert rule["ports"] == [{"port": 443, "protocol": "TCP"}]
+    for peer in rule["to"]:
+        assert "169.254.0.0/16" in peer["ipBlock"]["except"] or peer["ipBlock"]["cidr"] == "::/0"
+        assert "10.0.0.0/8" in peer["ipBlock"]["except"] or peer["ipBlock"]["cidr"] == "::/0"
+    # Every service Deployment carries the label this policy selects.
+    for name in SERVICES:
+        labels = objects(rendered, "Deployment")[f"mcpmesh-{name}"]["spec"]["template"]
+        assert labels["metadata"]["labels"]["app.kubernetes.io/component"] == "mcp-service"
+
+
+def test_dev_overlay_runs_the_dev_authorization_server_the_services_trust(
+    rendered: dict[str, list[dict]],
+) -> None:
+    dev = "overlays/dev"
+    (server,) = [
+        o
+        for o in rendered[dev]
+        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "authserver"
+    ]
+    pod = pod_spec(server)
+    (container,) = pod["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/data"] in {
+        c["metadata"]["name"] for c in server["spec"]["volumeClaimTemplates"]
+    }
+    registered = {}
+    for key, value in env.items():
+        if key.startswith("MCPMESH_AUTHSERVER_RESOURCE_"):
+            url, *scopes = value.split()
+            registered[url] = scopes
+    common = objects(rendered, "ConfigMap", dev)["mcpmesh-common"]["data"]
+    assert common["MCPMESH_AUTH_ISSUERS"] == env["MCPMESH_AUTHSERVER_ISSUER"]
+    jwks = urlsplit(common["MCPMESH_AUTH_JWKS_URL"])
+    (service,) = [
+        o for o in rendered[dev] if o["kind"] == "Service" and o["metadata"]["name"] == "authserver"
+    ]
+    assert jwks.hostname == "authserver.authserver.svc.cluster.local"
+    assert jwks.port == service["spec"]["ports"][0]["port"] and jwks.path == "/jwks"
+    for name in SERVICES:
+        settings = objects(rendered, "ConfigMap", dev)[f"mcpmesh-{name}-settings"]["data"]
+        resource = settings["MCPMESH_AUTH_RESOURCE"]
+        assert resource == f"http://localhost:{SERVICES[name]}/mcp"  # a port-forward's URL
+        assert registered[resource] == [f"{name}:read", f"{name}:write"]
+    # Only the services reach it, and the services reach it, not the internet, for keys.
+    policies = {
+        o["metadata"]["name"]: o["spec"] for o in rendered[dev] if o["kind"] == "NetworkPolicy"
+    }
+    (ingress,) = policies["authserver"]["ingress"]
+    assert _peers(ingress) == ["mcpmesh/None"]
+    assert ingress["from"][0]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/component": "mcp-service"
+    }
+    assert policies["authserver"].get("egress", []) == []
+    (egress,) = policies["mcpmesh-authserver-egress"]["egress"]
+    assert _peers(egress) == ["authserver/authserver"]

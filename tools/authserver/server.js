@@ -160,6 +160,14 @@ function resourceServers(opts) {
   } catch (error) {
     fail(`--resources is not JSON: ${error.message}`);
   }
+  // One variable per resource as well (docker compose: one line per service, with its
+  // published port): MCPMESH_AUTHSERVER_RESOURCE_<NAME>="<canonical URL> <scope> <scope>…".
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^MCPMESH_AUTHSERVER_RESOURCE_[A-Z0-9_]+$/.test(name) || !value.trim()) continue;
+    const [resource, ...list] = value.trim().split(/\s+/);
+    if (!list.length) fail(`${name}: "<canonical URL> <scope> …" expected, got ${JSON.stringify(value)}`);
+    scopes[resource] = list;
+  }
   const opaque = new Set(opts['opaque-resources'].split(',').map((s) => s.trim()).filter(Boolean));
   const servers = new Map();
   for (const [resource, list] of Object.entries(scopes)) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from mcpmesh.commands.secrets import add_secret_actions
 from mcpmesh.commands.status import add_status
@@ -150,6 +151,68 @@ def _state_key_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from mcpmesh.embedded import mesh_workdir
+    from mcpmesh.embedded.authserver import request_dev_token, running_mesh_auth
+    from mcpmesh.embedded.process import BackendError
+
+    mesh = running_mesh_auth(mesh_workdir())
+    if mesh is None:
+        print(
+            "mcpmesh token: no running mesh with an authorization server here "
+            "(MCPMESH_WORKDIR): start it with `make run` (or `mcpmesh up`)",
+            file=sys.stderr,
+        )
+        return 2
+    known = ", ".join(sorted(mesh.resources)) or "none"
+    name = args.service or (next(iter(mesh.resources)) if len(mesh.resources) == 1 else None)
+    if name is None or name not in mesh.resources:
+        wanted = f"{name!r} takes no token or is not running" if name else "name a service"
+        print(f"mcpmesh token: {wanted} (services that need one: {known})", file=sys.stderr)
+        return 2
+    scopes = [s for given in args.scope or [f"{name}:read"] for s in given.split()]
+    unknown = sorted(set(scopes) - set(mesh.scopes[name]))
+    if unknown:
+        print(
+            f"mcpmesh token: {name} has no scope {', '.join(unknown)} "
+            f"(it has {', '.join(mesh.scopes[name])})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        response = asyncio.run(
+            request_dev_token(
+                mesh.token_endpoint, Path(mesh.dev_client_file), mesh.resources[name], scopes
+            )
+        )
+    except (BackendError, OSError, aiohttp.ClientError) as exc:
+        print(f"mcpmesh token: {exc}", file=sys.stderr)
+        return 2
+    print(response["access_token"])
+    return 0
+
+
+def _add_token(commands: argparse._SubParsersAction) -> None:
+    token = commands.add_parser(
+        "token",
+        help="print a dev access token for a service of the running mesh",
+        description="Print an access token for SERVICE from the authorization server of the "
+        "running `mcpmesh up` (client_credentials with its dev client: subject mcpmesh-dev), "
+        'for scripts: curl -H "Authorization: Bearer $(mcpmesh token github)" …',
+    )
+    token.add_argument(
+        "service", nargs="?", help="the service (optional when only one needs a token)"
+    )
+    token.add_argument(
+        "--scope",
+        action="append",
+        help="scope(s) to ask for, repeatable or space-separated (default SERVICE:read)",
+    )
+    token.set_defaults(run=_token)
+
+
 def _add_audit(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
@@ -258,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     state_key.set_defaults(run=_state_key_file)
     add_status(commands)
     add_tools(commands)
+    _add_token(commands)
     new = commands.add_parser(
         "new-service",
         help="create a service from the template",

@@ -42,6 +42,13 @@ RESERVED = frozenset(
 FIRST_PORT = 8705
 #: The line of docker-compose.yml before which a new service's block goes.
 COMPOSE_MARKER = "  # mcpmesh new-service adds services above this line."
+#: The line of docker-compose.yml (the authorization server's environment) before which
+#: its resource (URL and scopes) goes.
+COMPOSE_RESOURCE_MARKER = "      # mcpmesh new-service adds resources above this line."
+#: The lines of deploy/k8s/overlays/dev before which its resource at the dev
+#: authorization server (authserver.yaml) and its URL there (kustomization.yaml) go.
+DEV_RESOURCE_MARKER = "            # mcpmesh new-service adds resources above this line."
+DEV_PATCH_MARKER = "  # mcpmesh new-service adds patches above this line."
 #: The line of deploy/k8s/base/kustomization.yaml before which its directory is listed.
 K8S_MARKER = "  # mcpmesh new-service adds services above this line."
 #: The line of deploy/k8s/overlays/prod/kustomization.yaml before which its image goes.
@@ -187,6 +194,36 @@ def compose_block(spec: NewService) -> str:
     return _render(text, spec.substitutions())
 
 
+def _resource_variable(spec: NewService) -> str:
+    return "MCPMESH_AUTHSERVER_RESOURCE_" + spec.name.replace("-", "_").upper()
+
+
+def dev_resource(spec: NewService) -> tuple[str, str]:
+    """Its entry in the dev overlay's authorization server, and the patch that gives it
+    the URL a port-forward reaches it at."""
+    env = (
+        f"            - name: {_resource_variable(spec)}\n"
+        f"              value: http://localhost:{spec.port}/mcp {spec.name}:read {spec.name}:write"
+    )
+    patch = (
+        "  - target:\n"
+        "      kind: ConfigMap\n"
+        f"      name: mcpmesh-{spec.name}-settings\n"
+        "    patch: |-\n"
+        "      - op: replace\n"
+        "        path: /data/MCPMESH_AUTH_RESOURCE\n"
+        f"        value: http://localhost:{spec.port}/mcp"
+    )
+    return env, patch
+
+
+def compose_resource(spec: NewService) -> str:
+    """Its line in the compose authorization server's environment: the URL clients use
+    (its ``MCPMESH_AUTH_RESOURCE``) and the scopes its tokens may carry."""
+    scopes = f"{spec.name}:read {spec.name}:write"
+    return f"      {_resource_variable(spec)}: http://localhost:{spec.port}/mcp {scopes}"
+
+
 def _insert_before(text: str, marker: str, block: str, where: Path, gap: str = "\n\n") -> str:
     if marker not in text.splitlines():
         raise ScaffoldError(
@@ -254,8 +291,9 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
         writes[spec.k8s_dir / relative] = text
     (policy,) = (t for p, t in _template_files("vault") if p == "policy.hcl.tmpl")
     writes[spec.policy_file] = _render(policy, spec.substitutions())
+    compose_text = _insert_before(compose_text, COMPOSE_MARKER, compose_block(spec), compose_file)
     writes[compose_file] = _insert_before(
-        compose_text, COMPOSE_MARKER, compose_block(spec), compose_file
+        compose_text, COMPOSE_RESOURCE_MARKER, compose_resource(spec), compose_file, gap="\n"
     )
     kustomization_text = kustomization.read_text(encoding="utf-8")
     writes[kustomization] = _insert_before(
@@ -277,6 +315,14 @@ def plan(name: str, root: Path, port: int | None = None) -> Plan:
         dev,
         gap="\n",
     )
+    overlay = dev.parent
+    env, patch = dev_resource(spec)
+    writes[dev] = _insert_before(writes[dev], DEV_PATCH_MARKER, patch, dev, gap="\n")
+    authserver = overlay / "authserver.yaml"
+    if authserver.is_file():
+        writes[authserver] = _insert_before(
+            authserver.read_text(encoding="utf-8"), DEV_RESOURCE_MARKER, env, authserver, gap="\n"
+        )
     pyproject = root / "pyproject.toml"
     first_party = _with_first_party(pyproject.read_text(encoding="utf-8"), spec.package)
     if first_party is not None:
@@ -288,8 +334,9 @@ def next_steps(spec: NewService) -> str:
     name, port = spec.name, spec.port
     return f"""\
 Created services/{name} (package {spec.package}, port {port}) and added it to
-docker-compose.yml, deploy/k8s/base/{name}/ (its image in overlays/prod, its NATS
-NKEY Secret in overlays/dev),
+docker-compose.yml (with its resource at the authorization server), deploy/k8s/base/{name}/
+(its image in overlays/prod; its NATS NKEY Secret and its resource at the dev
+authorization server in overlays/dev),
 deploy/vault/policies/{name}.hcl and ruff's known-first-party in pyproject.toml.
 
 Next steps:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import inspect
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiohttp
 import msgspec
+import yarl
 from aiohttp import web
 
 from mcpmesh.app import ENDPOINT_KEY, MCP_PATH, bind_socket, create_app, start_serving
@@ -350,6 +353,7 @@ async def sdk_session(
     logging: LoggingFnT | None = None,
     messages: MessageHandlerFnT | None = None,
     initialize: bool = True,
+    auth: Any = None,
 ) -> AsyncIterator[ClientSession]:
     """An official-SDK (``mcp``) client session to ``url`` over Streamable HTTP.
 
@@ -357,13 +361,18 @@ async def sdk_session(
     capability): ``elicitation`` answers ``elicitation/create``, ``sampling``
     ``sampling/createMessage``, ``roots`` ``roots/list``; ``logging`` receives log
     notifications and ``messages`` every other server notification. The session is
-    initialized unless ``initialize=False`` (to test the handshake itself).
+    initialized unless ``initialize=False`` (to test the handshake itself). ``auth`` is an
+    ``httpx2.Auth`` for every request, e.g. the SDK's ``OAuthClientProvider``.
     """
+    import httpx2
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
+    # The SDK's own timeouts (30 s, reads 300 s: a response stream may stay open).
+    http = httpx2.AsyncClient(auth=auth, timeout=httpx2.Timeout(30, read=300))
     async with (
-        streamable_http_client(url) as (read, write, *_),
+        http,
+        streamable_http_client(url, http_client=http) as (read, write, *_),
         ClientSession(
             read,
             write,
@@ -406,3 +415,103 @@ async def sdk_client(
 def text_of(result: CallToolResult) -> str:
     """The text blocks of a tool result, one per line (what a model would read)."""
     return "\n".join(block.text for block in result.content if block.type == "text")
+
+
+# --- the official SDK's OAuth client, driven headlessly ----------------------------------
+
+
+class _MemoryTokens:
+    """The SDK's ``TokenStorage`` in memory: one client's registration and tokens."""
+
+    def __init__(self) -> None:
+        self.tokens: Any = None
+        self.client_info: Any = None
+
+    async def get_tokens(self) -> Any:
+        return self.tokens
+
+    async def set_tokens(self, tokens: Any) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> Any:
+        return self.client_info
+
+    async def set_client_info(self, client_info: Any) -> None:
+        self.client_info = client_info
+
+
+_FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"', re.I)
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+async def sign_in(authorization_url: str, redirect_uri: str, user: str = "dev") -> str:
+    """What a person does in the browser, for ``tools/authserver`` (oidc-provider's
+    development login and consent pages): follow the authorization URL, sign in as
+    ``user`` (any password), allow access; returns the redirect to ``redirect_uri``
+    (carrying ``code``, ``state`` and ``iss``)."""
+    jar = aiohttp.CookieJar(unsafe=True)  # the issuer is an IP address
+    url, form = authorization_url, None
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        for _ in range(20):
+            request = (
+                http.post(url, data=form, allow_redirects=False)
+                if form
+                else http.get(url, allow_redirects=False)
+            )
+            async with request as response:
+                form = None
+                if response.status in _REDIRECTS:
+                    url = str(response.url.join(yarl.URL(response.headers["Location"])))
+                    if url.startswith(redirect_uri):
+                        return url
+                    continue
+                page = await response.text()
+                if response.status != 200:
+                    raise AssertionError(
+                        f"sign-in page {url}: HTTP {response.status}: {page[:300]}"
+                    )
+                action = _FORM_ACTION.search(page)
+                if action is None:
+                    raise AssertionError(f"no form on the sign-in page {url}: {page[:300]}")
+                url = str(response.url.join(yarl.URL(html.unescape(action.group(1)))))
+                if 'name="login"' in page:
+                    form = {"prompt": "login", "login": user, "password": "any"}
+                else:
+                    form = {"prompt": "consent"}
+    raise AssertionError("the sign-in did not come back to the redirect URI")
+
+
+def oauth_client(server_url: str, user: str = "dev") -> Any:
+    """The official SDK's ``OAuthClientProvider`` for ``server_url`` (an ``httpx2.Auth``
+    for :func:`sdk_session`): it discovers the protected resource metadata and the
+    authorization server, registers itself dynamically, runs authorization code + PKCE
+    for the service's resource with :func:`sign_in` as the browser, and sends the token."""
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+
+    redirect_uri = "http://127.0.0.1:9/callback"  # never opened: sign_in stops before it
+    landed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def open_browser(authorization_url: str) -> None:
+        landed.set_result(await sign_in(authorization_url, redirect_uri, user))
+
+    async def callback() -> AuthorizationCodeResult:
+        query = yarl.URL(await landed).query
+        return AuthorizationCodeResult(
+            code=query["code"], state=query.get("state"), iss=query.get("iss")
+        )
+
+    metadata = OAuthClientMetadata(
+        client_name="mcpmesh test client",
+        redirect_uris=[redirect_uri],  # type: ignore[list-item]  # pydantic parses it
+        grant_types=["authorization_code"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",
+    )
+    return OAuthClientProvider(
+        server_url,
+        metadata,
+        _MemoryTokens(),
+        redirect_handler=open_browser,
+        callback_handler=callback,
+    )

@@ -18,6 +18,7 @@ from mcpmesh.app import MCP_PATH, bind_socket, create_app
 from mcpmesh.app.observe import with_parts
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.config import ServerSettings
+from mcpmesh.guard.sealing import SealSettings
 from mcpmesh.obs.settings import ObsSettings
 from mcpmesh.obs.tracing import configure_tracing
 from mcpmesh.testing import RawClient, read_sse
@@ -44,12 +45,16 @@ def asking_service() -> Service:
 
 
 @contextlib.asynccontextmanager
-async def traced_replica(bus: BusSettings) -> AsyncIterator[tuple[str, InMemorySpanExporter]]:
+async def traced_replica(
+    bus: BusSettings, seal: SealSettings
+) -> AsyncIterator[tuple[str, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
     observe = with_parts(
         ObsSettings(call_log=False), None, configure_tracing("traced-bus", exporter=exporter)
     )
-    app = create_app(asking_service(), bus=bus, sampling=SamplingSettings(), observe=observe)
+    app = create_app(
+        asking_service(), bus=bus, sampling=SamplingSettings(), observe=observe, seal=seal
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     sock = bind_socket("127.0.0.1", 0)
@@ -66,11 +71,11 @@ def named(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
 
 
 async def test_elicitation_answer_routed_over_nats_keeps_the_trace(
-    bus_settings: BusSettings,
+    bus_settings: BusSettings, seal_settings: SealSettings
 ) -> None:
     async with (
-        traced_replica(bus_settings) as (b_url, b_spans),
-        traced_replica(bus_settings) as (c_url, c_spans),
+        traced_replica(bus_settings, seal_settings) as (b_url, b_spans),
+        traced_replica(bus_settings, seal_settings) as (c_url, c_spans),
         aiohttp.ClientSession() as http,
     ):
         on_b = RawClient(http, b_url)

@@ -6,9 +6,15 @@ Read-only is enforced by PostgreSQL, not by looking at the SQL text:
 * every call runs in ``BEGIN READ ONLY`` on a session whose default is read-only too;
 * the text is one *prepared* statement, so ``SELECT 1; COMMIT; DROP …`` cannot parse;
 * ``statement_timeout``/``lock_timeout``/``idle_in_transaction_session_timeout`` bound
-  the time, and rows are fetched through a cursor up to the cap, so a huge result is
-  never produced beyond the cap, let alone held in memory;
-* the transaction always ends in ROLLBACK, and the pool resets the session on release;
+  the time, and the server is asked for at most cap + 1 rows (the protocol's Execute row
+  limit, the portal left suspended), so a huge result is never produced beyond the cap,
+  let alone held in memory;
+* the transaction always ends in ROLLBACK, sent in one message with the session reset
+  the pool would otherwise send on release (:class:`SandboxConnection`).
+
+A call costs three round trips: ``BEGIN READ ONLY``; Bind + Execute(cap + 1) + Sync of the
+statement (asyncpg's per-connection statement cache skips Parse when the same text comes
+again); ``ROLLBACK`` + reset.
 * the login itself is checked (:mod:`mcpmesh_postgres.login`) before a pool serves: no
   superuser, server-file/program/signal roles, BYPASSRLS, or ownership of what it reads.
 """
@@ -19,7 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -35,6 +41,56 @@ from mcpmesh_postgres.pool import Credentials, CredentialSource, LoginCheck, Rot
 from mcpmesh_postgres.settings import PostgresSettings
 
 log = structlog.get_logger("mcpmesh.postgres")
+
+#: Errors of a cached statement the session no longer matches (a table changed its
+#: columns, or the statement was deallocated): the call is run once more, re-prepared.
+_STALE_STATEMENT = (
+    asyncpg.InvalidCachedStatementError,
+    asyncpg.InvalidSQLStatementNameError,
+    asyncpg.exceptions.OutdatedSchemaCacheError,
+)
+
+
+class _StaleStatement(Exception):
+    """A cached statement went stale during a call (see :data:`_STALE_STATEMENT`)."""
+
+
+class SandboxConnection(asyncpg.Connection):
+    """A read-pool connection that ends each call in one message and skips the pool's
+    separate reset when that message already carried it.
+
+    Only ROLLBACK undoes the call's session changes (``SET``, ``set_config``…); the reset
+    (advisory locks, cursors, ``LISTEN``, ``RESET ALL``) covers what a rollback does not.
+    Sending both together saves a round trip per call and leaves the session exactly as
+    the pool's own reset would.
+    """
+
+    _reset_sent = False
+
+    async def cached_statement(self, sql: str, timeout: float) -> Any:
+        """``sql`` prepared once per connection: asyncpg's statement cache (bounded by
+        ``statement_cache_size`` and ``max_cacheable_statement_size``), which ``prepare``
+        alone bypasses."""
+        return await self._prepare(sql, timeout=timeout, use_cache=True)
+
+    async def end_call(self, timeout: float) -> None:
+        """ROLLBACK and the session reset, in one simple-query message."""
+        await self.execute("ROLLBACK;\n" + super().get_reset_query(), timeout=timeout)
+        self._reset_sent = True
+
+    def get_reset_query(self) -> str:
+        if self._reset_sent:  # end_call sent it with the ROLLBACK
+            self._reset_sent = False
+            return ""
+        return cast(str, super().get_reset_query())
+
+
+async def fetch_at_most(statement: Any, args: list[Any], rows: int, timeout: float) -> list[Any]:
+    """At most ``rows`` rows in one round trip: Bind + Execute with a row limit + Sync, the
+    call ``PreparedStatement.fetchrow`` makes with a limit of 1 (asyncpg has no public
+    spelling for other limits). The server stops producing rows at the limit."""
+    rows_of = statement._PreparedStatement__bind_execute
+    return cast(list[Any], await rows_of(args, rows, timeout))
 
 
 class Column(msgspec.Struct, frozen=True):
@@ -125,6 +181,7 @@ class Database:
             rotate_before=s.rotate_before,
             drain_timeout=s.statement_timeout + 5,
             check=self._login_check(name, reads=read_only),
+            connection_class=SandboxConnection if read_only else asyncpg.Connection,
         )
 
     def _login_check(self, pool: str, *, reads: bool) -> LoginCheck:
@@ -186,15 +243,15 @@ class Database:
         assert self.read is not None
         try:
             async with self.read.acquire() as conn:
-                transaction = conn.transaction(readonly=True)
-                await transaction.start()
+                await conn.execute("BEGIN READ ONLY", timeout=self._client_timeout)
                 try:
                     with upstream("postgres"):  # timed in /metrics, a span when tracing
                         yield conn
                 finally:
+                    # On failure the pool's reset rolls back (and resets) on release.
                     with contextlib.suppress(Exception):
-                        await transaction.rollback()
-        except ToolError:
+                        await conn.end_call(self._client_timeout)
+        except (ToolError, _StaleStatement):
             raise
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise explain_error(exc, self.settings.statement_timeout) from None
@@ -213,11 +270,22 @@ class Database:
     async def query(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
         """Run untrusted SQL as one prepared statement in the read-only sandbox."""
         started = time.perf_counter()
-        async with self.read_only() as conn:
-            statement = await conn.prepare(sql, timeout=self._client_timeout)
-            args = _arguments(statement, params)
-            result = await self._collect(statement, args, max_rows)
+        try:
+            result = await self._query_once(sql, params, max_rows)
+        except _StaleStatement:  # re-prepared in a new transaction: reads have no effect
+            result = await self._query_once(sql, params, max_rows)
         result.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+        return result
+
+    async def _query_once(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
+        async with self.read_only() as conn:
+            try:
+                statement = await conn.cached_statement(sql, self._client_timeout)
+                args = _arguments(statement, params)
+                result = await self._collect(statement, args, max_rows)
+            except _STALE_STATEMENT:
+                await conn.reload_schema_state()  # drops the connection's cached statements
+                raise _StaleStatement from None
         return result
 
     async def _collect(self, statement: Any, args: list[Any], max_rows: int) -> QueryResult:
@@ -225,8 +293,7 @@ class Database:
         if not columns:  # a statement without a result set (SET, SHOW-less utility…)
             await statement.fetch(*args, timeout=self._client_timeout)
             return QueryResult(columns=[], rows=[], row_count=0, status=statement.get_statusmsg())
-        cursor = await statement.cursor(*args, timeout=self._client_timeout)
-        records = await cursor.fetch(max_rows + 1, timeout=self._client_timeout)
+        records = await fetch_at_most(statement, args, max_rows + 1, self._client_timeout)
         rows, truncation = _bounded_rows(records, max_rows, self.settings.max_result_bytes)
         return QueryResult(
             columns=columns,

@@ -57,6 +57,7 @@ class RotatingPool:
         rotate_before: float,
         drain_timeout: float,
         check: LoginCheck | None = None,
+        connection_class: type[asyncpg.Connection] = asyncpg.Connection,
     ) -> None:
         self.name = name
         self._dsn = dsn
@@ -67,6 +68,7 @@ class RotatingPool:
         self._rotate_before = rotate_before
         self._drain_timeout = drain_timeout
         self._check = check
+        self._connection_class = connection_class
         #: Set when a rotation brought a login the check refused: the pool serves no more.
         self._refused: Exception | None = None
         self._pool: asyncpg.Pool | None = None
@@ -114,6 +116,7 @@ class RotatingPool:
             timeout=self._connect_timeout,
             server_settings=self._server_settings,
             init=init_connection,
+            connection_class=self._connection_class,
             # A rotated-out login must not linger in idle connections.
             max_inactive_connection_lifetime=60.0,
         )

@@ -14,12 +14,19 @@ import asyncio
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
+import msgspec
 
-from mcpmesh.embedded.process import BackendError, ManagedProcess, free_port
+from mcpmesh.embedded.process import (
+    BackendError,
+    ManagedProcess,
+    free_port,
+    port_free,
+    process_alive,
+)
 
 
 def _repo_tools() -> list[Path]:
@@ -97,25 +104,9 @@ class AuthServer:
         self, resource: str, scopes: Sequence[str] = (), *, dpop_proof: str | None = None
     ) -> dict[str, object]:
         """A client_credentials token response for ``resource`` (what scripts use)."""
-        client_id, secret = self.dev_client()
-        form = {"grant_type": "client_credentials", "resource": resource}
-        if scopes:
-            form["scope"] = " ".join(scopes)
-        headers = {"Authorization": aiohttp.encode_basic_auth(client_id, secret)}
-        if dpop_proof:
-            headers["DPoP"] = dpop_proof
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                self.token_endpoint,
-                data=form,
-                headers=headers,
-            ) as response,
-        ):
-            body = await response.json(content_type=None)
-            if response.status != 200:
-                raise BackendError(f"token request refused: HTTP {response.status} {body}")
-            return dict(body)
+        return await request_dev_token(
+            self.token_endpoint, self.dev_client_file, resource, scopes, dpop_proof=dpop_proof
+        )
 
     async def rotate_keys(self) -> str:
         """Put a new signing key first (the previous one stays published); takes effect
@@ -136,6 +127,33 @@ class AuthServer:
 
     async def stop(self) -> None:
         await self.process.stop()
+
+
+async def request_dev_token(
+    token_endpoint: str,
+    client_file: Path,
+    resource: str,
+    scopes: Sequence[str] = (),
+    *,
+    dpop_proof: str | None = None,
+) -> dict[str, object]:
+    """A ``client_credentials`` token response for ``resource`` from the dev client whose
+    ``{"client_id", "client_secret"}`` are in ``client_file`` (``mcpmesh token``, tests)."""
+    data = json.loads(await asyncio.to_thread(client_file.read_text))
+    form = {"grant_type": "client_credentials", "resource": resource}
+    if scopes:
+        form["scope"] = " ".join(scopes)
+    headers = {"Authorization": aiohttp.encode_basic_auth(data["client_id"], data["client_secret"])}
+    if dpop_proof:
+        headers["DPoP"] = dpop_proof
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(token_endpoint, data=form, headers=headers) as response,
+    ):
+        body = await response.json(content_type=None)
+        if response.status != 200:
+            raise BackendError(f"token request refused: HTTP {response.status} {body}")
+        return dict(body)
 
 
 async def _discovery_ready(issuer: str) -> bool:
@@ -202,3 +220,72 @@ async def start_authserver(
     server = AuthServer(process, tail, port, home)
     await process.start(lambda: _discovery_ready(server.issuer), timeout=timeout)
     return server
+
+
+# --- as a backend of ``mcpmesh up`` ----------------------------------------------------
+
+#: The port ``mcpmesh up`` gives the authorization server when it is free: a stable
+#: issuer URL keeps tokens and registered clients valid across restarts.
+DEFAULT_PORT = 9400
+#: ``<workdir>/authserver/mesh.json``: the issuer and each service's resource, so
+#: ``mcpmesh token`` finds the running mesh (no secret: the dev client is in its own file).
+MESH_FILE = "mesh.json"
+
+
+class MeshAuth(msgspec.Struct, frozen=True):
+    """What ``mcpmesh up`` tells other commands about its authorization server."""
+
+    issuer: str
+    #: Service name → its canonical URL (the RFC 8707 resource, a token's ``aud``).
+    resources: dict[str, str]
+    #: Service name → the scopes its tokens may carry.
+    scopes: dict[str, list[str]]
+    #: ``dev-client.json`` (0600) of the client_credentials dev client.
+    dev_client_file: str
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/token"
+
+
+def authserver_starter(
+    resources: Mapping[str, str], scopes: Mapping[str, Sequence[str]]
+) -> Callable[[Path, dict[str, str]], Awaitable[tuple[AuthServer, dict[str, str]]]]:
+    """The ``mcpmesh up`` backend for services ``resources`` (name → canonical URL) and
+    their ``scopes``: the AS on :data:`DEFAULT_PORT` (else a free port), ``mesh.json``
+    written beside its state. Services get their own auth settings from :func:`service_auth_env`."""
+
+    async def start(workdir: Path, env: dict[str, str]) -> tuple[AuthServer, dict[str, str]]:
+        port = DEFAULT_PORT if port_free("127.0.0.1", DEFAULT_PORT) else None
+        server = await start_authserver(
+            workdir,
+            {resources[name]: list(scopes[name]) for name in resources},
+            port=port,
+        )
+        mesh = MeshAuth(
+            issuer=server.issuer,
+            resources=dict(resources),
+            scopes={name: list(scopes[name]) for name in resources},
+            dev_client_file=str(server.dev_client_file),
+        )
+        await asyncio.to_thread((server.home / MESH_FILE).write_bytes, msgspec.json.encode(mesh))
+        return server, {"MCPMESH_AUTHSERVER_ISSUER": server.issuer}
+
+    return start
+
+
+def service_auth_env(issuer: str, resource: str) -> dict[str, str]:
+    """What a service needs to require tokens from ``issuer`` for its ``resource``."""
+    return {"MCPMESH_AUTH_ISSUERS": issuer, "MCPMESH_AUTH_RESOURCE": resource}
+
+
+def running_mesh_auth(workdir: Path) -> MeshAuth | None:
+    """The authorization server of the ``mcpmesh up`` running from ``workdir``, if any
+    (``mesh.json`` outlives a killed mesh; the PID file says whether the server runs)."""
+    home = workdir / "authserver"
+    if not process_alive(home / "authserver.pid"):
+        return None
+    try:
+        return msgspec.json.decode((home / MESH_FILE).read_bytes(), type=MeshAuth)
+    except (OSError, msgspec.DecodeError):
+        return None

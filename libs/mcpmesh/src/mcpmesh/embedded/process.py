@@ -24,6 +24,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether a server can listen on ``port`` of ``host`` right now. Servers (aiohttp,
+    Node) bind with ``SO_REUSEADDR``, and so does the probe: a port whose last connections
+    are still in TIME_WAIT (a mesh that just stopped) counts as free, so a restarted mesh
+    gets the same ports, URLs and issuer again; one another program listens on does not."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 async def port_open(host: str, port: int) -> bool:
     try:
         _, writer = await asyncio.open_connection(host, port)

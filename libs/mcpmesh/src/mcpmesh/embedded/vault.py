@@ -23,7 +23,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -233,11 +233,15 @@ def write_operator_file(home: Path, addr: str, token: str) -> Path:
     return vault_bootstrap.write_operator_file(home / "operator.json", addr, token)
 
 
-def _set_up(server: VaultServer, pg_admin_dsn: str | None) -> None:
+def _set_up(
+    server: VaultServer, pg_admin_dsn: str | None, users: tuple[str, Mapping[str, str]] | None
+) -> None:
     client = server.client()
     options = vault_bootstrap.BootstrapOptions(
         policy_dir=vault_bootstrap.find_policy_dir(), pg_admin_dsn=pg_admin_dsn
     )
+    if users is not None:
+        options.users_issuer, options.users_resources = users
     vault_bootstrap.bootstrap(client, options)
     secret_ids = vault_bootstrap.issue_secret_ids(client, options.services)
     vault_bootstrap.write_secret_id_files(server.home / "approle", secret_ids)
@@ -247,9 +251,34 @@ def _set_up(server: VaultServer, pg_admin_dsn: str | None) -> None:
 async def vault_starter(workdir: Path, env: dict[str, str]) -> tuple[VaultServer, dict[str, str]]:
     """The ``mcpmesh up`` backend: a bootstrapped persistent Vault (stored tokens survive
     restarts; the bootstrap runs again at every start); services log in by AppRole."""
+    return await _start_vault(workdir, env, None)
+
+
+def vault_starter_for_callers(
+    resources: Mapping[str, str],
+) -> Callable[[Path, dict[str, str]], Awaitable[tuple[VaultServer, dict[str, str]]]]:
+    """:func:`vault_starter`, and callers' own credentials readable only with their own
+    access tokens: OpenBao's JWT auth trusts the authorization server started before it
+    (``MCPMESH_AUTHSERVER_ISSUER``), one role per service bound to its URL in
+    ``resources``; services read them that way (``MCPMESH_VAULT_USER_AUTH=jwt``) and their
+    own AppRole is denied every caller's path."""
+
+    async def start(workdir: Path, env: dict[str, str]) -> tuple[VaultServer, dict[str, str]]:
+        issuer = env.get("MCPMESH_AUTHSERVER_ISSUER")
+        if not issuer:
+            raise BackendError("callers' credentials need the authorization server first")
+        server, added = await _start_vault(workdir, env, (issuer, dict(resources)))
+        return server, {**added, "MCPMESH_VAULT_USER_AUTH": "jwt"}
+
+    return start
+
+
+async def _start_vault(
+    workdir: Path, env: dict[str, str], users: tuple[str, Mapping[str, str]] | None
+) -> tuple[VaultServer, dict[str, str]]:
     server = await start_persistent_vault(workdir)
     try:
-        await asyncio.to_thread(_set_up, server, env.get("MCPMESH_PG_ADMIN_DSN"))
+        await asyncio.to_thread(_set_up, server, env.get("MCPMESH_PG_ADMIN_DSN"), users)
         await asyncio.to_thread(server.revoke_root)
     except BaseException:
         await server.stop()
