@@ -6,10 +6,11 @@ from argv, where ``ps`` and shell history would keep it.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import TextIO
 
 import hvac
@@ -70,42 +71,51 @@ def set_secret(
     """Store ``value`` at ``mcpmesh/services/<service>/[principals/<p>/]<name>``; returns
     the Vault address written to. ``services``: the installed ones; another name is
     refused (a typo would store a secret no service ever reads)."""
+    _checked(service, name, principal, services)
+    path = _secret_path(service, name, principal)
+    addr, client = _operator_client()
+    with _vault_errors(addr, f"write {KV_MOUNT}/{path}", "store the secret"):
+        client.secrets.kv.v2.create_or_update_secret(
+            path=path, secret={"value": value}, mount_point=KV_MOUNT
+        )
+    return addr
+
+
+def _checked(
+    service: str, name: str | None, principal: str | None, services: Collection[str] | None
+) -> None:
+    """Names that can be path segments, and (``services`` given) an installed service:
+    refused before anything reaches Vault, so nothing changes."""
     for what, segment in (("service", service), ("name", name), ("principal", principal)):
         if segment is not None and not SAFE_SEGMENT.match(segment):
             raise SecretWriteError(f"invalid {what} {segment!r}: use letters, digits, _ . @ + -")
     if services is not None and service not in services:
         known = ", ".join(sorted(services)) or "none installed"
         raise SecretWriteError(
-            f"unknown service {service!r} (installed: {known}); nothing was stored"
+            f"unknown service {service!r} (installed: {known}); nothing was changed"
         )
-    path = f"services/{service}/{name}"
-    if principal is not None:
-        path = f"services/{service}/principals/{principal}/{name}"
-    addr, token = vault_target()
-    client = hvac.Client(url=addr, token=token, timeout=10)
+
+
+def _secret_path(service: str, name: str, principal: str | None) -> str:
+    if principal is None:
+        return f"services/{service}/{name}"
+    return f"services/{service}/principals/{principal}/{name}"
+
+
+@contextlib.contextmanager
+def _vault_errors(addr: str, refused: str, failed: str) -> Iterator[None]:
+    """Vault's refusals and failures as a :class:`SecretWriteError` that says what to do."""
     try:
-        client.secrets.kv.v2.create_or_update_secret(
-            path=path, secret={"value": value}, mount_point=KV_MOUNT
-        )
+        yield
     except hvac.exceptions.Forbidden:
         raise SecretWriteError(
-            f"Vault at {addr} refused to write {KV_MOUNT}/{path}: the token lacks the "
+            f"Vault at {addr} refused to {refused}: the token lacks the "
             "mcpmesh-operator policy (or expired; restart `make run`)"
         ) from None
     except (requests.exceptions.RequestException, hvac.exceptions.VaultError) as exc:
         raise SecretWriteError(
-            f"Vault at {addr} could not store the secret ({type(exc).__name__}); is it running?"
+            f"Vault at {addr} could not {failed} ({type(exc).__name__}); is it running?"
         ) from None
-    return addr
-
-
-def _checked(service: str, name: str | None, principal: str | None, services: Collection[str]):
-    for what, segment in (("service", service), ("name", name), ("principal", principal)):
-        if segment is not None and not SAFE_SEGMENT.match(segment):
-            raise SecretWriteError(f"invalid {what} {segment!r}: use letters, digits, _ . @ + -")
-    if service not in services:
-        known = ", ".join(sorted(services)) or "none installed"
-        raise SecretWriteError(f"unknown service {service!r} (installed: {known})")
 
 
 def _operator_client() -> tuple[str, hvac.Client]:
@@ -131,7 +141,7 @@ def list_secrets(
         _checked(one, None, principal, services)
     addr, client = _operator_client()
     found: dict[str, dict[str | None, list[str]]] = {}
-    try:
+    with _vault_errors(addr, "list secret names", "list secrets"):
         for svc in [service] if service else sorted(services):
             keys = _names(client, f"services/{svc}")
             shared = [k for k in keys if not k.endswith("/")]
@@ -148,15 +158,6 @@ def list_secrets(
                         per[who] = [k for k in names if not k.endswith("/")]
             if per:
                 found[svc] = per
-    except hvac.exceptions.Forbidden:
-        raise SecretWriteError(
-            f"Vault at {addr} refused to list secret names: the token lacks the "
-            "mcpmesh-operator policy (or expired; restart `make run`)"
-        ) from None
-    except (requests.exceptions.RequestException, hvac.exceptions.VaultError) as exc:
-        raise SecretWriteError(
-            f"Vault at {addr} could not list secrets ({type(exc).__name__}); is it running?"
-        ) from None
     return found
 
 
@@ -165,22 +166,11 @@ def delete_secret(
 ) -> bool:
     """Remove a stored secret, every version of it; False when there was none."""
     _checked(service, name, principal, services)
-    path = f"services/{service}/{name}"
-    if principal is not None:
-        path = f"services/{service}/principals/{principal}/{name}"
+    path = _secret_path(service, name, principal)
     addr, client = _operator_client()
     folder, _, leaf = path.rpartition("/")
-    try:
+    with _vault_errors(addr, f"delete {KV_MOUNT}/{path}", "delete the secret"):
         if leaf not in _names(client, folder):
             return False
         client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=KV_MOUNT)
-    except hvac.exceptions.Forbidden:
-        raise SecretWriteError(
-            f"Vault at {addr} refused to delete {KV_MOUNT}/{path}: the token lacks the "
-            "mcpmesh-operator policy (or expired; restart `make run`)"
-        ) from None
-    except (requests.exceptions.RequestException, hvac.exceptions.VaultError) as exc:
-        raise SecretWriteError(
-            f"Vault at {addr} could not delete the secret ({type(exc).__name__}); is it running?"
-        ) from None
     return True
