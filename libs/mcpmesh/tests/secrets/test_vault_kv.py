@@ -83,7 +83,14 @@ async def test_cancelled_caller_does_not_cancel_the_shared_fetch(kit: VaultKit) 
     provider = await kit.provider("github")
     impatient = asyncio.create_task(provider.get("token"))
     patient = asyncio.create_task(provider.get("token"))
-    await eventually(lambda: provider._static._inflight, message="no fetch started")
+    # Yield one loop step at a time: the fetch registers itself on its first step, then
+    # waits on Vault in a worker thread, so it is seen in flight before it can finish
+    # (polling with sleeps could miss a fast fetch altogether on a quick machine).
+    for _ in range(1000):
+        if provider._static._inflight:
+            break
+        await asyncio.sleep(0)
+    assert provider._static._inflight, "no fetch started"
     impatient.cancel()
     assert await patient == GITHUB_TOKEN
 
