@@ -17,11 +17,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import hvac
 import pytest
 
 from mcpmesh.embedded.process import process_alive
+from mcpmesh.testing import initialize_status
 
 #: The PID files each embedded backend keeps while it runs (mcpmesh.embedded.process).
 PID_FILES = (
@@ -137,24 +137,11 @@ def read_as_slack(workdir: Path, addr: str) -> str:
     return str(data["data"]["data"]["value"])
 
 
-async def initialize_status(workdir: Path, token: str) -> int:
-    """An initialize on the running mesh's filesystem service with ``token``."""
+def filesystem_url(workdir: Path) -> str:
+    """The running mesh's filesystem URL, as its authorization server registered it."""
     import json
 
-    url = json.loads((workdir / "authserver" / "mesh.json").read_text())["resources"]["filesystem"]
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "script", "version": "1"},
-        },
-    }
-    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
-        return r.status
+    return json.loads((workdir / "authserver" / "mesh.json").read_text())["resources"]["filesystem"]
 
 
 def vault_addr(workdir: Path) -> str:
@@ -191,7 +178,7 @@ async def test_signals_restarts_and_a_crash(workdir: Path) -> None:
         code, token, _ = await cli(workdir, "token", "filesystem")
         assert code == 0, token
         token = token.strip()
-        assert await initialize_status(workdir, token) == 200
+        assert await initialize_status(filesystem_url(workdir), token) == 200
         pids = backend_pids(workdir)
         # A closed terminal: SIGHUP stops the mesh and every backend.
         process.send_signal(signal.SIGHUP)
@@ -211,7 +198,7 @@ async def test_signals_restarts_and_a_crash(workdir: Path) -> None:
         assert await asyncio.to_thread(read_as_slack, workdir, vault_addr(workdir)) == "xoxb-kept"
         # The authorization server kept its keys (and its port: the issuer): a token from
         # the previous run is still accepted.
-        assert await initialize_status(workdir, token) == 200
+        assert await initialize_status(filesystem_url(workdir), token) == 200
         pids = backend_pids(workdir)
         # A crash of the whole job (mcpmesh up and its services): nothing gets to stop
         # the backends, which run in sessions of their own.

@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from mcpmesh.scaffold import service_ports
-from mcpmesh.testing import eventually, oauth_client, sdk_session
+from mcpmesh.testing import eventually, initialize_status, oauth_client, sdk_session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "github" / "tests"))
 from github_double import GitHubDouble
@@ -171,22 +171,6 @@ async def refused_without_token(url: str) -> tuple[int, str, dict[str, object]]:
             return status, challenge, await response.json()
 
 
-async def initialize_with(url: str, token: str) -> int:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "script", "version": "1"},
-        },
-    }
-    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
-        return r.status
-
-
 async def mcpmesh(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str, str]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -262,8 +246,8 @@ async def mesh_up_end_to_end(tmp_path: Path, double: GitHubDouble) -> None:
         # Scripts: `mcpmesh token SERVICE` as printed, a token only that service takes.
         code, token, err = await mcpmesh("token", "postgres", env=env)
         assert code == 0, err
-        assert await initialize_with(urls["postgres"], token.strip()) == 200
-        assert await initialize_with(urls["github"], token.strip()) == 401  # not its aud
+        assert await initialize_status(urls["postgres"], token.strip()) == 200
+        assert await initialize_status(urls["github"], token.strip()) == 401  # not its aud
         code, _, err = await mcpmesh("token", "github", "--scope", "admin", env=env)
         assert code == 2
         assert "github has no scope admin" in err

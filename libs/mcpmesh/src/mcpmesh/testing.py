@@ -127,6 +127,28 @@ class RawClient:
         return await response.json()
 
 
+async def initialize_status(url: str, token: str | None = None) -> int:
+    """The HTTP status an ``initialize`` at ``url`` gets with ``token`` as its bearer
+    (``None``: no Authorization header): what an auth test asks of a service."""
+    extra = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    async with aiohttp.ClientSession() as http:
+        response = await RawClient(http, url).post(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "script", "version": "1"},
+                },
+            },
+            **extra,
+        )
+        response.release()
+        return response.status
+
+
 class StatelessClient:
     """A 2026-07-28 client by hand: every request carries ``_meta`` (version, client
     capabilities) and the ``MCP-Protocol-Version``/``Mcp-Method``/``Mcp-Name`` headers."""

@@ -50,6 +50,7 @@ from nats.js.errors import NotFoundError
 
 from mcpmesh.protocol.errors import INTERNAL_ERROR, McpError
 from mcpmesh.protocol.session import SessionState
+from mcpmesh.secrets.provider import CredentialKind
 
 log = structlog.get_logger("mcpmesh.audit")
 
@@ -87,7 +88,7 @@ class AuditEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     principal: str | None = None
     #: Whose upstream credential the call used: ``user`` (the principal's own), ``shared``
     #: (the service's), or None (the call used none).
-    credential: Literal["user", "shared"] | None = None
+    credential: CredentialKind | None = None
     session: str | None = None
     arguments_sha256: str | None = None
     arguments: Any = None
@@ -253,7 +254,7 @@ class Auditor:
         seconds: float,
         *,
         principal: str | None = None,
-        credential: Literal["user", "shared"] | None = None,
+        credential: CredentialKind | None = None,
     ) -> None:
         """The service's audit hook: build the event and buffer it (never drops it).
         ``principal`` is the caller's key (the session holds only a binding digest)."""
