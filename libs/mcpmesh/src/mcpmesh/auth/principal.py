@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -41,15 +42,26 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def key(self) -> str:
         """``subject`` when it is path-safe, else a digest of issuer and subject."""
-        if _SAFE_SUBJECT.match(self.subject) and self.subject not in (".", ".."):
-            return self.subject
-        digest = hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()
-        return f"sha256-{digest[:32]}"
+        return _key(self.issuer, self.subject)
 
     @property
     def binding(self) -> str:
         """What a session is bound to: issuer and subject, whatever ``key`` looks like."""
-        return hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()
+        return _binding(self.issuer, self.subject)
+
+
+# Both are read several times on every call (session binding, logs, audit, metrics);
+# the few principals a replica sees are worth remembering.
+@functools.lru_cache(maxsize=4096)
+def _binding(issuer: str, subject: str) -> str:
+    return hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(issuer: str, subject: str) -> str:
+    if _SAFE_SUBJECT.match(subject) and subject not in (".", ".."):
+        return subject
+    return f"sha256-{_binding(issuer, subject)[:32]}"
 
 
 class AuthError(Exception):

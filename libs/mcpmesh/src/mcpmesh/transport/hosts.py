@@ -9,6 +9,7 @@ userinfo, path, query or fragment.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -20,6 +21,8 @@ _AUTHORITY = re.compile(
 _ORIGIN = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<authority>[^/?#]*)/?")
 
 
+# Pure functions of one header value, asked on every request with the same few values.
+@functools.lru_cache(maxsize=256)
 def host_name(authority: str) -> str | None:
     """The lower-cased host of ``host[:port]`` (IPv6 as ``[::1]``, normalized), or
     ``None`` when the value is not exactly an RFC 3986 host and optional port."""
@@ -35,6 +38,7 @@ def host_name(authority: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=256)
 def origin_host(origin: str) -> str | None:
     """The host an ``Origin`` names (``scheme://host[:port]``), or ``None`` if it is
     anything else (``null``, userinfo, a path, a bad host)."""

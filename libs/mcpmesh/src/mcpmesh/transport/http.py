@@ -10,6 +10,7 @@ spec implies: Origin/Host (403), media types (415/406), body size (413), framing
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -104,6 +105,7 @@ def _session_not_found() -> web.Response:
     )
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of one header, asked on every request
 def _accepts(accept: str, media_type: str) -> bool:
     major = media_type.split("/", 1)[0]
     for item in accept.split(","):
@@ -362,8 +364,7 @@ class McpEndpoint:
         if request.content_length is not None and request.content_length > limit:
             return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
         try:
-            async with asyncio.timeout(self.settings.body_timeout):
-                body = await request.read()
+            body = await self._read_body(request)
         except web.HTTPRequestEntityTooLarge:
             return error_response(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
         except TimeoutError:
@@ -390,6 +391,15 @@ class McpEndpoint:
         if message.is_response:
             return await self._response(runtime, message)
         return await self._request(request, runtime, message)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body, within ``body_timeout``. A body that arrived with the headers
+        (the usual small JSON-RPC message) is read without arming a timer: nothing can
+        stall on it, and the timer is a large part of a small call's cost."""
+        if request.content.is_eof():
+            return await request.read()
+        async with asyncio.timeout(self.settings.body_timeout):
+            return await request.read()
 
     async def _initialize(self, message: Message, principal: Principal | None) -> web.Response:
         if not message.is_request:
