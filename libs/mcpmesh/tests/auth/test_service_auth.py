@@ -18,7 +18,6 @@ import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
-import structlog
 from aiohttp import web
 from joserfc import jws
 from joserfc.jwk import RSAKey
@@ -28,6 +27,7 @@ from mcpmesh.app import AUTHENTICATOR_KEY, MCP_PATH, bind_socket, create_app
 from mcpmesh.auth import Authenticator, AuthSettings
 from mcpmesh.bus.settings import BusSettings, SamplingSettings
 from mcpmesh.embedded.authserver import AuthServer
+from mcpmesh.obs.logging import merge_request
 from mcpmesh.server import middleware as entries
 
 from .conftest import (
@@ -57,7 +57,7 @@ def build(ran: list[str]) -> Service:
     async def read_thing(ctx: Context) -> str:
         """Reads."""
         ran.append("read_thing")
-        logged_as = structlog.contextvars.get_contextvars().get("principal")
+        logged_as = merge_request(None, "info", {}).get("principal")  # what a log line gets
         return f"read for {ctx.principal.key if ctx.principal else None}, logged as {logged_as}"
 
     @service.tool()

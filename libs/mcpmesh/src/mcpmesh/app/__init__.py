@@ -259,14 +259,14 @@ def create_app(
     )
     # aiohttp enforces the body limit while reading; the endpoint turns it into 413.
     app = web.Application(client_max_size=settings.max_body_bytes)
-    guard_connections(app, settings)
+    guard = guard_connections(app, settings)
     app[ENDPOINT_KEY] = endpoint
     if documented is not None:
         app[AUTHENTICATOR_KEY] = documented
         _add_metadata_routes(app, documented)
-    app.router.add_post(MCP_PATH, endpoint.handle_post)
-    app.router.add_get(MCP_PATH, endpoint.handle_get)
-    app.router.add_delete(MCP_PATH, endpoint.handle_delete)
+    app.router.add_post(MCP_PATH, guard.tracked(endpoint.handle_post))
+    app.router.add_get(MCP_PATH, guard.tracked(endpoint.handle_get))
+    app.router.add_delete(MCP_PATH, guard.tracked(endpoint.handle_delete))
     observe.install(app, endpoint, cluster)
     checks: dict[str, ReadinessCheck] = {**service.readiness_checks, **wiring.readiness}
     provider = service.secrets

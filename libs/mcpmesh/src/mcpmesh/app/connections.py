@@ -91,17 +91,23 @@ class ConnectionGuard:
     def busy_connections(self) -> int:
         return len(self._busy)
 
-    async def track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """A connection is busy while a handler runs for it (the app's middleware)."""
-        protocol = request.protocol
-        self._busy[protocol] = self._busy.get(protocol, 0) + 1
-        try:
-            return await handler(request)
-        finally:
-            left = self._busy.pop(protocol) - 1
-            if left:
-                self._busy[protocol] = left
-            self._idle_since[protocol] = time.monotonic()
+    def tracked(self, handler: Handler) -> Handler:
+        """``handler``, its connection counted busy while it runs. A plain wrapper, not an
+        aiohttp middleware: a middleware costs every request more than the tracking."""
+        busy, idle_since = self._busy, self._idle_since
+
+        async def run(request: web.Request) -> web.StreamResponse:
+            protocol = request.protocol
+            busy[protocol] = busy.get(protocol, 0) + 1
+            try:
+                return await handler(request)
+            finally:
+                left = busy.pop(protocol) - 1
+                if left:
+                    busy[protocol] = left
+                idle_since[protocol] = time.monotonic()
+
+        return run
 
     def factory(self, server: web.Server) -> Callable[[], asyncio.Protocol]:
         """The protocol factory for ``loop.create_server``: aiohttp's, behind the cap."""
@@ -138,16 +144,13 @@ class ConnectionGuard:
 CONNECTIONS_KEY = web.AppKey("connections", ConnectionGuard)
 
 
-def guard_connections(app: web.Application, settings: ServerSettings) -> None:
-    """Install the cap's bookkeeping on ``app`` (called by ``create_app``)."""
+def guard_connections(app: web.Application, settings: ServerSettings) -> ConnectionGuard:
+    """Install the cap's bookkeeping on ``app`` (called by ``create_app``, which wraps the
+    MCP endpoint's handlers in :meth:`ConnectionGuard.tracked`: only they run long — a
+    call, an SSE stream; health and metrics answer at once)."""
     guard = ConnectionGuard(connection_limit(settings.max_connections))
     app[CONNECTIONS_KEY] = guard
-
-    @web.middleware
-    async def track_connection(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await guard.track(request, handler)
-
-    app.middlewares.append(track_connection)
+    return guard
 
 
 class Serving:

@@ -35,6 +35,7 @@ import asyncio
 import collections
 import contextlib
 import datetime
+import functools
 import hashlib
 import itertools
 import time
@@ -137,6 +138,7 @@ def chain_hash(prev: str, chain: str, seq: int, body: bytes) -> str:
     return hashlib.sha256(f"{prev}\n{chain}\n{seq}\n".encode() + body).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # a session's calls each name it: hash it once
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 

@@ -11,6 +11,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -26,6 +27,26 @@ NEVER_FOLDED = frozenset({"call"})
 
 #: Extra processors run just before rendering (redaction registers itself here).
 EXTRA_PROCESSORS: list[Processor] = []
+
+#: The fields the running request adds to every log line, in :data:`REQUEST_FIELDS` order.
+REQUEST_FIELDS = ("service", "session", "request", "principal")
+_REQUEST: ContextVar[tuple[Any, ...] | None] = ContextVar("mcpmesh_request", default=None)
+
+
+def bind_request(service: str, session: str, request: Any, principal: str | None) -> None:
+    """Name the running request in its log lines. One context variable set per request:
+    ``structlog.contextvars.bind_contextvars`` sets one per field, and costs every call
+    that much even when nothing is logged."""
+    _REQUEST.set((service, session, request, principal))
+
+
+def merge_request(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """The processor that adds the running request's fields (those the line lacks)."""
+    bound = _REQUEST.get()
+    if bound is not None:
+        for name, value in zip(REQUEST_FIELDS, bound, strict=True):
+            event.setdefault(name, value)
+    return event
 
 
 class RepeatFolder:
@@ -122,6 +143,7 @@ def configure_logging(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            merge_request,
             structlog.processors.add_log_level,
             structlog.processors.format_exc_info,
             folder,

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from mcpmesh.auth.principal import AuthError, Principal
 from mcpmesh.config import ServerSettings
+from mcpmesh.obs.logging import bind_request
 from mcpmesh.protocol import versions
 from mcpmesh.protocol.errors import (
     INTERNAL_ERROR,
@@ -553,11 +554,11 @@ class McpEndpoint:
         principal: Principal | None,
     ) -> None:
         request_id = message.request_id
-        structlog.contextvars.bind_contextvars(
-            service=self.service.name,
-            session=runtime.id[:8],
-            request=request_id,
-            principal=principal.key if principal is not None else None,
+        bind_request(
+            self.service.name,
+            runtime.id[:8],
+            request_id,
+            principal.key if principal is not None else None,
         )
         payload: bytes | None
         try:
