@@ -119,6 +119,12 @@ def checkpoint_data(chain: str, seq: int, head: str) -> bytes:
     return f"mcpmesh-audit-checkpoint\n{chain}\n{seq}\n{head}".encode()
 
 
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (its stop)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class AuditUnavailable(McpError):
     """The audit trail cannot take this call's event now; the call is not run."""
 
@@ -349,8 +355,11 @@ class Auditor:
         graceful stop publishes what it has at once)."""
         if 0 < len(self.pending) < BLOCK and self.linger > 0 and not self._stopping:
             self._has_block.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that comes
+            # as the event is set — which is just what a stop does.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._has_block.wait(), self.linger)
+                async with asyncio.timeout(self.linger):
+                    await self._has_block.wait()
 
     def _seal(self, count: int) -> list[_Sealed]:
         """Chain the first ``count`` buffered events into blocks of up to :data:`BLOCK`
@@ -396,6 +405,10 @@ class Auditor:
                     future.cancel()
                     failed.append(futures[future])
                 failed.extend(futures[f] for f in done if f.exception() is not None)
+            if _cancelling():
+                # Stopping: nats-py can swallow a cancel it receives mid-publish (or turn
+                # it into an error); the stop deals with what is left unacknowledged.
+                raise asyncio.CancelledError
             if failed:
                 log.warning("audit_publish_retry", events=len(failed), chain=self.chain)
                 await self._pause(attempt)
