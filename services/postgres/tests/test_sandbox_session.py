@@ -50,6 +50,14 @@ async def test_deallocating_the_cached_statements_does_not_break_later_calls(
     assert await db.fetch("SELECT 1 AS one") == [{"one": 1}]
 
 
+async def test_the_catalog_path_survives_deallocated_statements_alone(db: Database) -> None:
+    """No query call in between to clear the connection's cache: the catalog's own
+    statement is found stale and prepared again."""
+    assert await db.fetch("SELECT 1 AS one") == [{"one": 1}]
+    await db.query("DEALLOCATE ALL", [], 10)
+    assert await db.fetch("SELECT 1 AS one") == [{"one": 1}]
+
+
 async def test_a_table_that_changed_its_columns_is_prepared_again(pg: Pg, db: Database) -> None:
     admin = await pg.admin()
     try:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -42,6 +42,8 @@ from mcpmesh_postgres.settings import PostgresSettings
 
 log = structlog.get_logger("mcpmesh.postgres")
 
+T = TypeVar("T")
+
 #: Errors of a cached statement the session no longer matches (a table changed its
 #: columns, or the statement was deallocated): the call is run once more, re-prepared.
 _STALE_STATEMENT = (
@@ -49,10 +51,6 @@ _STALE_STATEMENT = (
     asyncpg.InvalidSQLStatementNameError,
     asyncpg.exceptions.OutdatedSchemaCacheError,
 )
-
-
-class _StaleStatement(Exception):
-    """A cached statement went stale during a call (see :data:`_STALE_STATEMENT`)."""
 
 
 class SandboxConnection(asyncpg.Connection):
@@ -237,12 +235,13 @@ class Database:
     # ------------------------------------------------------------ reading
 
     @contextlib.asynccontextmanager
-    async def read_only(self) -> AsyncIterator[asyncpg.Connection]:
+    async def read_only(self) -> AsyncIterator[SandboxConnection]:
         """A connection inside ``BEGIN READ ONLY`` that always ends in ROLLBACK."""
         await self.ensure_open()
         assert self.read is not None
         try:
-            async with self.read.acquire() as conn:
+            async with self.read.acquire() as acquired:
+                conn = cast(SandboxConnection, acquired)  # the read pool's connection_class
                 await conn.execute("BEGIN READ ONLY", timeout=self._client_timeout)
                 try:
                     with upstream("postgres"):  # timed in /metrics, a span when tracing
@@ -251,16 +250,32 @@ class Database:
                     # On failure the pool's reset rolls back (and resets) on release.
                     with contextlib.suppress(Exception):
                         await conn.end_call(self._client_timeout)
-        except (ToolError, _StaleStatement):
+        except ToolError:
             raise
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise explain_error(exc, self.settings.statement_timeout) from None
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Trusted catalog SQL (user input only in ``args``), rows as JSON-ready dicts."""
-        async with self.read_only() as conn:
-            records = await conn.fetch(sql, *args, timeout=self._client_timeout)
+
+        async def rows(conn: SandboxConnection) -> list[Any]:
+            return cast(list[Any], await conn.fetch(sql, *args, timeout=self._client_timeout))
+
+        records = await self._reading(rows)
         return [{k: to_json(v) for k, v in r.items()} for r in records]
+
+    async def _reading(self, work: Callable[[SandboxConnection], Awaitable[T]]) -> T:
+        """``work`` in the read-only sandbox; run once more, in a new transaction, when a
+        cached statement went stale (reads have no effect to repeat)."""
+        for attempt in (1, 2):
+            async with self.read_only() as conn:
+                try:
+                    return await work(conn)
+                except _STALE_STATEMENT:
+                    await conn.reload_schema_state()  # drops the connection's cached statements
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     @property
     def _client_timeout(self) -> float:
@@ -270,22 +285,13 @@ class Database:
     async def query(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
         """Run untrusted SQL as one prepared statement in the read-only sandbox."""
         started = time.perf_counter()
-        try:
-            result = await self._query_once(sql, params, max_rows)
-        except _StaleStatement:  # re-prepared in a new transaction: reads have no effect
-            result = await self._query_once(sql, params, max_rows)
-        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        return result
 
-    async def _query_once(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
-        async with self.read_only() as conn:
-            try:
-                statement = await conn.cached_statement(sql, self._client_timeout)
-                args = _arguments(statement, params)
-                result = await self._collect(statement, args, max_rows)
-            except _STALE_STATEMENT:
-                await conn.reload_schema_state()  # drops the connection's cached statements
-                raise _StaleStatement from None
+        async def run(conn: SandboxConnection) -> QueryResult:
+            statement = await conn.cached_statement(sql, self._client_timeout)
+            return await self._collect(statement, _arguments(statement, params), max_rows)
+
+        result = await self._reading(run)
+        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         return result
 
     async def _collect(self, statement: Any, args: list[Any], max_rows: int) -> QueryResult:
