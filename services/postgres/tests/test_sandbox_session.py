@@ -39,6 +39,18 @@ async def test_a_repeated_query_is_prepared_once(db: Database) -> None:
     assert await prepared_count(db, PROBE) == 1
 
 
+async def test_a_text_run_once_leaves_no_prepared_statement(db: Database) -> None:
+    """First-seen texts use the unnamed statement: a stream of distinct texts (what an
+    assistant sends) neither piles up on the server nor pushes the cached ones out."""
+    texts = [f"SELECT id FROM customers WHERE id = {n}" for n in range(1, 6)]
+    for n, sql in enumerate(texts, start=1):
+        assert (await db.query(sql, [], 10)).rows == [[n]]
+    for sql in texts:
+        assert await prepared_count(db, sql) == 0
+    await db.query(texts[0], [], 10)  # seen before: now prepared by name, and cached
+    assert await prepared_count(db, texts[0]) == 1
+
+
 async def test_deallocating_the_cached_statements_does_not_break_later_calls(
     db: Database,
 ) -> None:

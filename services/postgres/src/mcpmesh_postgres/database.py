@@ -14,7 +14,8 @@ Read-only is enforced by PostgreSQL, not by looking at the SQL text:
 
 A call costs three round trips: ``BEGIN READ ONLY``; Bind + Execute(cap + 1) + Sync of the
 statement (asyncpg's per-connection statement cache skips Parse when the same text comes
-again); ``ROLLBACK`` + reset.
+again); ``ROLLBACK`` + reset. A text the connection has not run before costs one more, its
+Parse (as the unnamed statement: see :meth:`SandboxConnection.statement`).
 * the login itself is checked (:mod:`mcpmesh_postgres.login`) before a pool serves: no
   superuser, server-file/program/signal roles, BYPASSRLS, or ownership of what it reads.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -53,6 +55,11 @@ _STALE_STATEMENT = (
 )
 
 
+#: Statement texts a read connection remembers having run (as hashes), to tell a repeated
+#: text (prepared by name and cached) from a first one (the unnamed statement).
+SEEN_TEXTS = 1024
+
+
 class SandboxConnection(asyncpg.Connection):
     """A read-pool connection that ends each call in one message and skips the pool's
     separate reset when that message already carried it.
@@ -64,12 +71,27 @@ class SandboxConnection(asyncpg.Connection):
     """
 
     _reset_sent = False
+    #: Hashes of the statement texts this connection has run (most recent last).
+    _seen: OrderedDict[int, None] | None = None
 
-    async def cached_statement(self, sql: str, timeout: float) -> Any:
-        """``sql`` prepared once per connection: asyncpg's statement cache (bounded by
-        ``statement_cache_size`` and ``max_cacheable_statement_size``), which ``prepare``
-        alone bypasses."""
-        return await self._prepare(sql, timeout=timeout, use_cache=True)
+    async def statement(self, sql: str, timeout: float) -> Any:
+        """``sql`` prepared for this call. A text this connection ran before comes from
+        asyncpg's statement cache (prepared once by name, then only Bind + Execute; bounded
+        by ``statement_cache_size`` and ``max_cacheable_statement_size``). A text seen for
+        the first time -- most of what an assistant writes -- is prepared as the unnamed
+        statement instead: it costs the same Parse, but it does not push a cached statement
+        out (which costs asyncpg one more round trip to close it) and leaves nothing
+        prepared on the server."""
+        if self._seen is None:
+            self._seen = OrderedDict()
+        key = hash(sql)  # a collision only prepares a first-seen text by name
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return await self._prepare(sql, timeout=timeout, use_cache=True)
+        self._seen[key] = None
+        if len(self._seen) > SEEN_TEXTS:
+            self._seen.popitem(last=False)
+        return await self._prepare(sql, timeout=timeout, name=False)
 
     async def end_call(self, timeout: float) -> None:
         """ROLLBACK and the session reset, in one simple-query message."""
@@ -287,7 +309,7 @@ class Database:
         started = time.perf_counter()
 
         async def run(conn: SandboxConnection) -> QueryResult:
-            statement = await conn.cached_statement(sql, self._client_timeout)
+            statement = await conn.statement(sql, self._client_timeout)
             return await self._collect(statement, _arguments(statement, params), max_rows)
 
         result = await self._reading(run)
