@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.protocol import auth_environment, rss_mb
 from mcpmesh.embedded.process import free_port
+from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.registry import available
 
 ROUNDS = int(os.environ.get("BENCH_STARTUP_ROUNDS", "3"))
@@ -91,6 +92,8 @@ async def run(auth: bool) -> int:
                     **pg_env,
                     "MCPMESH_LOG_LEVEL": "warning",
                     **nats_env,
+                    # Required with the bus on (`mcpmesh up` writes one too).
+                    "MCPMESH_STATE_KEY_FILE": str(write_key_file(Path(home) / "state-keys.json")),
                     "MCPMESH_FS_ROOTS": str(root),
                 }
                 if auth:
