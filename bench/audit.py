@@ -1,6 +1,7 @@
 """Audit benchmark: 3 replicas share one session under sustained load; nothing may be lost.
 
-Three fixture replicas (separate processes) share a nats-server started for the run.
+Three fixture replicas (separate processes) share a nats-server started for the run, as
+deployed (``bench._nats``: each logs in with the fixture's NKEY and its permissions).
 One MCP session is opened on the first; a wrk per replica then POSTs
 ``tools/call test_simple_text`` with that session for ``BENCH_AUDIT_SECONDS`` (default
 15; ``--long`` or ``BENCH_AUDIT_SECONDS=60`` for the full minute). The replicas are
@@ -22,18 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import nats
-
+from bench._nats import DeployedNats, deployed_nats
 from bench.protocol import initialized_session, post
-from mcpmesh.bus.audit import (
-    Auditor,
-    audit_stream_name,
-    ensure_audit_stream,
-    read_stream,
-    stream_config,
-    verify_events,
-)
-from mcpmesh.embedded.nats import start_nats
+from mcpmesh.bus.audit import Auditor, audit_stream_name, read_stream, verify_events
 from mcpmesh.embedded.process import free_port
 from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.protocol.session import SessionState
@@ -42,6 +34,7 @@ SECONDS = int(os.environ.get("BENCH_AUDIT_SECONDS", "60" if "--long" in sys.argv
 REPLICAS = 3
 CONNECTIONS = 4  # per replica
 PREFIX = "mcpmesh"
+SERVICE = "fixture"
 VERSION = "2025-06-18"  # what bench.protocol.post sends
 
 WRK_SCRIPT = r"""
@@ -79,13 +72,15 @@ end
 """
 
 
-def start_replica(nats_url: str | None, key_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_replica(
+    bus_env: dict[str, str] | None, key_file: Path
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "MCPMESH_LOG_LEVEL": "warning", "MCPMESH_NATS_PREFIX": PREFIX}
-    env["MCPMESH_NATS_URL"] = nats_url or ""
+    env = {**os.environ, "MCPMESH_LOG_LEVEL": "warning", "MCPMESH_NATS_URL": ""}
+    env.update(bus_env or {})
     env["MCPMESH_STATE_KEY_FILE"] = str(key_file)  # replicas share the requestState key
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcpmesh", "serve", "fixture", "--port", str(port)],
+        [sys.executable, "-m", "mcpmesh", "serve", SERVICE, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -140,9 +135,9 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait(60)
 
 
-async def count_stored(url: str) -> tuple[int, int, bool, list[str]]:
+async def count_stored(bus: DeployedNats) -> tuple[int, int, bool, list[str]]:
     """(tool events, chains, every chain intact, problems) from the audit stream."""
-    nc = await nats.connect(url)
+    nc = await bus.connect()  # as the operator, as `mcpmesh audit verify` reads it
     try:
         js = nc.jetstream(timeout=10)
         messages = [m async for m in read_stream(js, audit_stream_name(PREFIX))]
@@ -153,11 +148,11 @@ async def count_stored(url: str) -> tuple[int, int, bool, list[str]]:
     return tools, len(verdict.chains), verdict.ok, verdict.problems[:5]
 
 
-def one_run(nats_url: str | None, script: Path) -> dict[str, int]:
+def one_run(bus_env: dict[str, str] | None, script: Path) -> dict[str, int]:
     key_file = write_key_file(script.parent / "state-keys.json")
-    replicas = [start_replica(nats_url, key_file) for _ in range(REPLICAS)]
+    replicas = [start_replica(bus_env, key_file) for _ in range(REPLICAS)]
     try:
-        if nats_url:  # one session, shared by every replica through the bus
+        if bus_env:  # one session, shared by every replica through the bus
             shared = wait_session(replicas[0][1], replicas[0][0])
             for process, url in replicas[1:]:
                 wait_session(url, process)
@@ -170,13 +165,12 @@ def one_run(nats_url: str | None, script: Path) -> dict[str, int]:
     return result
 
 
-async def publisher_rate(url: str, events: int = 200_000) -> float:
-    """One replica's publisher alone: events/s from buffered to acknowledged."""
-    nc = await nats.connect(url)
+async def publisher_rate(bus: DeployedNats, events: int = 200_000) -> float:
+    """One replica's publisher alone: events/s from buffered to acknowledged, as the
+    fixture's NATS user, into the audit stream (a chain of its own, after the count)."""
+    nc = await bus.connect(SERVICE)
     try:
-        js = nc.jetstream(timeout=10)
-        await ensure_audit_stream(js, stream_config("benchpub", 0, 0.0))
-        auditor = Auditor(nc, "benchpub", "bench", "00000000", buffer=events)
+        auditor = Auditor(nc, PREFIX, SERVICE, "benchpub", buffer=events)
         session = SessionState(id="bench-session", protocol_version=VERSION)
         for _ in range(events):
             auditor.record("tool", "test_simple_text", session, b"{}", "ok", 0.0001)
@@ -195,14 +189,11 @@ async def run() -> tuple[dict[str, int], dict[str, int], tuple[int, int, bool, l
         script = Path(home) / "call.lua"
         script.write_text(WRK_SCRIPT)
         off = await asyncio.to_thread(one_run, None, script)
-        server = await start_nats(Path(home) / "nats")
-        try:
-            on = await asyncio.to_thread(one_run, server.url, script)
-            counted = await count_stored(server.url)
-            on["publisher"] = int(await publisher_rate(server.url))
+        async with deployed_nats(Path(home) / "nats", [SERVICE], PREFIX) as bus:
+            on = await asyncio.to_thread(one_run, bus.env(), script)
+            counted = await count_stored(bus)
+            on["publisher"] = int(await publisher_rate(bus))
             return off, on, counted
-        finally:
-            await server.stop()
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Bus benchmark: the extra latency of a cross-replica sampling round trip.
 
 Two replicas of the fixture service (separate processes) share a nats-server started
-for the run. A client that declared sampling calls ``test_sampling``; the replica
+for the run, as deployed (``bench._nats``: NKEY login, the fixture's permissions). A client that declared sampling calls ``test_sampling``; the replica
 running it sends ``sampling/createMessage`` on the call's SSE stream, and the client
 answers with a POST either to the same replica (the waiting handler is local) or to
 the other one (the answer travels over NATS to the waiting replica). Reported: p50 and
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from mcpmesh.embedded.nats import start_nats
+from bench._nats import deployed_nats
 from mcpmesh.embedded.process import free_port
 from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.testing import RawClient, read_sse
@@ -29,7 +29,7 @@ from mcpmesh.testing import RawClient, read_sse
 ROUNDS = int(os.environ.get("BENCH_BUS_ROUNDS", "300"))
 
 
-def start_replica(nats_url: str, key_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_replica(bus_env: dict[str, str], key_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mcpmesh", "serve", "fixture", "--port", str(port)],
@@ -37,7 +37,7 @@ def start_replica(nats_url: str, key_file: Path) -> tuple[subprocess.Popen[bytes
         stderr=subprocess.DEVNULL,
         env={
             **os.environ,
-            "MCPMESH_NATS_URL": nats_url,
+            **bus_env,
             "MCPMESH_STATE_KEY_FILE": str(key_file),
             "MCPMESH_LOG_LEVEL": "warning",
             # The policy's rate limit would otherwise stop the benchmark after 30 calls.
@@ -103,29 +103,28 @@ def summary(samples: list[float]) -> tuple[float, float]:
 
 async def run() -> int:
     with tempfile.TemporaryDirectory() as home:
-        server = await start_nats(Path(home))
-        key_file = write_key_file(Path(home) / "state-keys.json")
-        replicas = [start_replica(server.url, key_file) for _ in range(2)]
-        try:
-            async with aiohttp.ClientSession() as http:
-                for _, base in replicas:
-                    await wait_ready(http, base)
-                a = RawClient(http, replicas[0][1] + "/mcp")
-                await a.initialize({"sampling": {}})
-                b = RawClient(http, replicas[1][1] + "/mcp")
-                b.session_id = a.session_id
-                for n in range(20):  # warm up both paths
-                    await one_round(a, a if n % 2 else b, 10_000 + n)
-                same, cross = [], []
-                for n in range(ROUNDS):
-                    same.append(await one_round(a, a, 2 * n))
-                    cross.append(await one_round(a, b, 2 * n + 1))
-        finally:
-            for process, _ in replicas:
-                process.terminate()
-            for process, _ in replicas:
-                process.wait(15)
-            await server.stop()
+        async with deployed_nats(Path(home) / "nats", ["fixture"]) as bus:
+            key_file = write_key_file(Path(home) / "state-keys.json")
+            replicas = [start_replica(bus.env(), key_file) for _ in range(2)]
+            try:
+                async with aiohttp.ClientSession() as http:
+                    for _, base in replicas:
+                        await wait_ready(http, base)
+                    a = RawClient(http, replicas[0][1] + "/mcp")
+                    await a.initialize({"sampling": {}})
+                    b = RawClient(http, replicas[1][1] + "/mcp")
+                    b.session_id = a.session_id
+                    for n in range(20):  # warm up both paths
+                        await one_round(a, a if n % 2 else b, 10_000 + n)
+                    same, cross = [], []
+                    for n in range(ROUNDS):
+                        same.append(await one_round(a, a, 2 * n))
+                        cross.append(await one_round(a, b, 2 * n + 1))
+            finally:
+                for process, _ in replicas:
+                    process.terminate()
+                for process, _ in replicas:
+                    process.wait(15)
     same_p50, same_p90 = summary(same)
     cross_p50, cross_p90 = summary(cross)
     print(f"sampling round trip over {ROUNDS} calls each (tools/call -> createMessage -> answer)")

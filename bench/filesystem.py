@@ -7,6 +7,10 @@ process (``mcpmesh serve filesystem``, Streamable HTTP); the reference server
 if missing, never globally) runs over stdio. The reference has no content search, so
 its column does the same work the only way it can: ``search_files`` for the file list,
 ``read_multiple_files`` for their text, and the regular expression in the client.
+
+Both servers stay up for the whole run and take turns: ``BENCH_FS_ROUNDS`` interleaved
+rounds (default 5; every job on every side once per round, the order alternating), so
+that a noisy neighbour slows both columns alike.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ REFERENCE_PACKAGE = "@modelcontextprotocol/server-filesystem"
 REFERENCE_VERSION = "2026.8.31"
 REFERENCE_MAIN = NODE_DIR / "node_modules" / REFERENCE_PACKAGE / "dist" / "index.js"
 NEEDLE = r"needle_\d{3}"
-RUNS = {"read 1 MiB file": 30, "directory_tree 10,000 entries": 7, "search 2,000 files": 7}
+ROUNDS = int(os.environ.get("BENCH_FS_ROUNDS", "5"))
+#: Timed calls of each job per side and round.
+RUNS = {"read 1 MiB file": 6, "directory_tree 10,000 entries": 2, "search 2,000 files": 2}
 
 
 def make_data(base: Path) -> None:
@@ -125,27 +131,31 @@ def jobs(data: Path, reference: bool) -> dict[str, Callable[[Any], Awaitable[int
     }
 
 
-async def measure(
-    session: Any, job: Callable[[Any], Awaitable[int]], runs: int
-) -> tuple[list[float], int]:
-    size = await job(session)  # warm-up (caches, JIT) and the size check
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        await job(session)
-        times.append((time.perf_counter() - start) * 1000)
-    return times, size
+Opener = Callable[[Path], contextlib.AbstractAsyncContextManager[Any]]
+#: A column: its name, how to open its session, whether it is the reference server.
+Side = tuple[str, Opener, bool]
 
 
-async def run(data: Path, with_reference: bool) -> dict[str, dict[str, tuple[list[float], int]]]:
-    results: dict[str, dict[str, tuple[list[float], int]]] = {}
-    sides = [("mcpmesh", mcpmesh_session, False)]
-    if with_reference:
-        sides.append(("reference", reference_session, True))
-    for name, opener, is_reference in sides:
-        async with opener(data) as session:
-            for label, job in jobs(data, is_reference).items():
-                results.setdefault(label, {})[name] = await measure(session, job, RUNS[label])
+async def run(data: Path, sides: list[Side]) -> dict[str, dict[str, tuple[list[float], int]]]:
+    """``{job: {side: (milliseconds per call, result size)}}`` from interleaved rounds."""
+    async with contextlib.AsyncExitStack() as stack:
+        opened = [
+            (name, await stack.enter_async_context(opener(data)), jobs(data, is_reference))
+            for name, opener, is_reference in sides
+        ]
+        results: dict[str, dict[str, tuple[list[float], int]]] = {}
+        for name, session, side_jobs in opened:
+            for label, job in side_jobs.items():  # warm-up (caches, JIT) and the size check
+                results.setdefault(label, {})[name] = ([], await job(session))
+        for round_ in range(ROUNDS):
+            order = opened if round_ % 2 == 0 else opened[::-1]
+            for label in RUNS:
+                for name, session, side_jobs in order:
+                    times = results[label][name][0]
+                    for _ in range(RUNS[label]):
+                        start = time.perf_counter()
+                        await side_jobs[label](session)
+                        times.append((time.perf_counter() - start) * 1000)
     return results
 
 
@@ -164,7 +174,9 @@ def report(results: dict[str, dict[str, tuple[list[float], int]]]) -> None:
             row += f"  {our_size} / {their_size}"
         print(row)
     print(
-        "\nsearch: mcpmesh search_file_contents (one call, matches with line/column) vs the "
+        f"\n{ROUNDS} interleaved rounds; calls per side: "
+        + ", ".join(f"{label.split()[0]} {n * ROUNDS}" for label, n in RUNS.items())
+        + ".\nsearch: mcpmesh search_file_contents (one call, matches with line/column) vs the "
         "reference's search_files + read_multiple_files + regex in the client; sizes are "
         "match counts. read/tree sizes are characters of text returned."
     )
@@ -180,7 +192,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mcpmesh-bench-fs-") as temp:
         data = Path(os.path.realpath(temp))
         make_data(data)
-        results = asyncio.run(run(data, with_reference))
+        sides: list[Side] = [("mcpmesh", mcpmesh_session, False)]
+        if with_reference:
+            sides.append(("reference", reference_session, True))
+        results = asyncio.run(run(data, sides))
     report(results)
     return 0
 

@@ -5,7 +5,9 @@ Columns (every server started once, all measured by the same wrk script):
 
 * ``floor``: a bare aiohttp + msgspec JSON echo built here (no session, no checks);
 * ``mesh``: the echo service, bus off (one process, in-memory sessions);
-* ``mesh+bus``: bus and audit on (NATS, JetStream KV sessions, the audit stream);
+* ``mesh+bus``: bus and audit on (NATS, JetStream KV sessions, the audit stream); NATS
+  runs as deployed (``bench._nats``): the replicas log in with their NKEY and get only
+  their permissions, and each bus column has its own nats-server (one mesh per NATS);
 * ``mesh+bus x3``: three such replicas, one session shared through the bus, wrk's threads
   spread over them (the Lua script pins each thread to one replica, round-robin);
 * ``fastmcp`` and ``typescript`` (the official SDK's Streamable HTTP server, npm
@@ -43,6 +45,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench._nats import DeployedNats, deployed_nats
 from bench._reference import NODE_DIR, reference_main
 from bench._wrk import Load, run_wrk, tool_call_body
 from mcpmesh.embedded.process import free_port
@@ -209,19 +212,28 @@ def echo_server(kind: str) -> list[str]:
     return [sys.executable, "-m", "bench._echo_servers", kind]
 
 
-def start_columns(nats_url: str, auth_env: dict[str, str]) -> list[Column]:
-    """Every column's servers, started and answering; on a failure the ones already
-    started are stopped before the error goes on."""
+#: The bus columns' NATS subject prefixes (each its own mesh, on its own nats-server).
+BUS_PREFIXES = ("benchone", "benchthree")
+#: The echo service's name (its NATS user).
+ECHO_SERVICE = "bench-echo"
+
+
+def start_columns(buses: dict[str, dict[str, str]], auth_env: dict[str, str]) -> list[Column]:
+    """Every column's servers, started and answering (``buses``: each bus column's NATS
+    settings, by prefix); on a failure the ones already started are stopped before the
+    error goes on."""
     columns: list[Column] = []
     try:
-        _start_columns(nats_url, auth_env, columns)
+        _start_columns(buses, auth_env, columns)
     except BaseException:
         stop(columns)
         raise
     return columns
 
 
-def _start_columns(nats_url: str, auth_env: dict[str, str], columns: list[Column]) -> None:
+def _start_columns(
+    buses: dict[str, dict[str, str]], auth_env: dict[str, str], columns: list[Column]
+) -> None:
     base = {**os.environ, "MCPMESH_LOG_LEVEL": "warning", "MCPMESH_NATS_URL": ""}
     mesh_env = {**base, **auth_env}
     columns += [Column("floor"), Column("mesh"), Column("mesh+bus"), Column("mesh+bus x3")]
@@ -230,8 +242,8 @@ def _start_columns(nats_url: str, auth_env: dict[str, str], columns: list[Column
     modern = Column("mesh 2026", body=MODERN_BODY, version=MODERN, headers=MODERN_HEADERS)
     columns.append(modern)
     launch(modern, echo_server("mcpmesh"), mesh_env, sessions=False)
-    for column, replicas, prefix in ((columns[2], 1, "benchone"), (columns[3], 3, "benchthree")):
-        env = {**mesh_env, "MCPMESH_NATS_URL": nats_url, "MCPMESH_NATS_PREFIX": prefix}
+    for column, replicas, prefix in zip(columns[2:4], (1, 3), BUS_PREFIXES, strict=True):
+        env = {**mesh_env, **buses[prefix]}
         column.prefix = prefix
         launch(column, echo_server("mcpmesh"), env, replicas=replicas, shared_session=True)
     fastmcp = Column("fastmcp")
@@ -299,22 +311,21 @@ def stop(columns: list[Column]) -> None:
                 process.kill()
 
 
-async def stored_tool_events(nats_url: str, prefix: str) -> int:
+async def stored_tool_events(bus: DeployedNats) -> int:
     """How many ``tool`` audit events the stream holds (one per message, or several in a
     block: the events are counted, not the messages). The audit path never drops: a full
     buffer holds the calls back, so stored against answered is the whole check."""
-    import nats
-
     from mcpmesh.bus.audit import audit_stream_name
 
-    nc = await nats.connect(nats_url)
+    nc = await bus.connect()  # as the operator: only it reads the audit stream
     try:
         js = nc.jetstream(timeout=10)
-        stream = audit_stream_name(prefix)
+        stream = audit_stream_name(bus.prefix)
         last = (await js.stream_info(stream)).state.last_seq
         count = 0
         if last:
-            sub = await js.subscribe(f"{prefix}.audit.>", ordered_consumer=True, stream=stream)
+            subject = f"{bus.prefix}.audit.>"
+            sub = await js.subscribe(subject, ordered_consumer=True, stream=stream)
             while True:
                 message = await sub.next_msg(timeout=10)
                 count += message.data.count(b'"kind":"tool"')
@@ -398,47 +409,48 @@ async def auth_environment(workdir: Path):  # type: ignore[no-untyped-def]
 
 
 async def run(auth: bool) -> int:
-    from mcpmesh.embedded.nats import start_nats
-
     with tempfile.TemporaryDirectory(prefix="mcpmesh-bench-") as home:
-        nats_server = await start_nats(Path(home) / "nats")
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                auth_env: dict[str, str] = {}
-                if auth:
-                    auth_env = await stack.enter_async_context(auth_environment(Path(home)))
-                    _AUTH_HEADER["Authorization"] = auth_env["BENCH_AUTHORIZATION"]
-                # Bus replicas share one requestState key ring (refused at start without).
-                key_file = write_key_file(Path(home) / "state-keys.json")
-                auth_env = {**auth_env, "MCPMESH_STATE_KEY_FILE": str(key_file)}
-                columns = await asyncio.to_thread(start_columns, nats_server.url, auth_env)
-                if auth:
-                    enforced = await asyncio.to_thread(auth_enforced, columns[1].urls[0])
-                    print(
-                        "  auth: a call without the token is "
-                        + (
-                            "refused (401)"
-                            if enforced
-                            else "not refused with 401: the mesh is not checking tokens "
-                            "(MCPMESH_AUTH_… not applied)"
-                        ),
-                        flush=True,
+        async with contextlib.AsyncExitStack() as stack:
+            buses = {
+                prefix: await stack.enter_async_context(
+                    deployed_nats(Path(home) / f"nats-{prefix}", [ECHO_SERVICE], prefix)
+                )
+                for prefix in BUS_PREFIXES
+            }
+            auth_env: dict[str, str] = {}
+            if auth:
+                auth_env = await stack.enter_async_context(auth_environment(Path(home)))
+                _AUTH_HEADER["Authorization"] = auth_env["BENCH_AUTHORIZATION"]
+            # Bus replicas share one requestState key ring (refused at start without).
+            key_file = write_key_file(Path(home) / "state-keys.json")
+            auth_env = {**auth_env, "MCPMESH_STATE_KEY_FILE": str(key_file)}
+            bus_env = {prefix: bus.env() for prefix, bus in buses.items()}
+            columns = await asyncio.to_thread(start_columns, bus_env, auth_env)
+            if auth:
+                enforced = await asyncio.to_thread(auth_enforced, columns[1].urls[0])
+                print(
+                    "  auth: a call without the token is "
+                    + (
+                        "refused (401)"
+                        if enforced
+                        else "not refused with 401: the mesh is not checking tokens "
+                        "(MCPMESH_AUTH_… not applied)"
+                    ),
+                    flush=True,
+                )
+            try:
+                await asyncio.to_thread(measure, columns)
+            finally:
+                await asyncio.to_thread(stop, columns)
+            lost = {}
+            for column in columns:
+                if column.prefix is not None:
+                    answered = column.extra_calls + sum(
+                        r.answered - r.bad for runs in column.runs.values() for r in runs
                     )
-                try:
-                    await asyncio.to_thread(measure, columns)
-                finally:
-                    await asyncio.to_thread(stop, columns)
-                lost = {}
-                for column in columns:
-                    if column.prefix is not None:
-                        answered = column.extra_calls + sum(
-                            r.answered - r.bad for runs in column.runs.values() for r in runs
-                        )
-                        stored = await stored_tool_events(nats_server.url, column.prefix)
-                        lost[column.name] = (stored, answered)
-                return report(columns, lost)
-        finally:
-            await nats_server.stop()
+                    stored = await stored_tool_events(buses[column.prefix])
+                    lost[column.name] = (stored, answered)
+            return report(columns, lost)
 
 
 def main() -> int:

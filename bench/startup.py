@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.protocol import auth_environment, rss_mb
 from mcpmesh.embedded.process import free_port
+from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.registry import available
 
 ROUNDS = int(os.environ.get("BENCH_STARTUP_ROUNDS", "3"))
@@ -75,14 +76,14 @@ def start_once(name: str, env: dict[str, str]) -> tuple[float | str, float, floa
 
 
 async def run(auth: bool) -> int:
-    from mcpmesh.embedded.nats import start_nats
+    from mcpmesh.embedded.nats import nats_starter  # as `make run`: NKEY users, permissions
     from mcpmesh.embedded.postgres import postgres_starter
 
     with tempfile.TemporaryDirectory(prefix="mcpmesh-startup-") as home:
         root = Path(home) / "files"
         root.mkdir()
         (root / "hello.txt").write_text("hi\n")
-        nats_server = await start_nats(Path(home) / "nats")
+        nats_server, nats_env = await nats_starter(Path(home), {})
         cluster, pg_env = await postgres_starter(Path(home) / "pg", {})
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -90,7 +91,9 @@ async def run(auth: bool) -> int:
                     **os.environ,
                     **pg_env,
                     "MCPMESH_LOG_LEVEL": "warning",
-                    "MCPMESH_NATS_URL": nats_server.url,
+                    **nats_env,
+                    # Required with the bus on (`mcpmesh up` writes one too).
+                    "MCPMESH_STATE_KEY_FILE": str(write_key_file(Path(home) / "state-keys.json")),
                     "MCPMESH_FS_ROOTS": str(root),
                 }
                 if auth:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fs_harness import PNG, WAV, connect, make_app, ok, refused
+from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 
 from mcpmesh.testing import text_of
@@ -25,7 +27,7 @@ READ_TOOLS = {
     "list_allowed_directories",
 }
 FILES = ("hello.txt", "image.png", "sound.wav", "blob.bin")
-#: directory_tree returns structuredContent but declares no outputSchema (see service.py).
+#: directory_tree's JSON is its text only: no outputSchema, no structuredContent (service.py).
 STRUCTURED = READ_TOOLS - {"read_text_file", "read_media_file", "directory_tree"}
 
 
@@ -152,24 +154,29 @@ async def test_list_directory_and_sizes(root: Path) -> None:
         )
 
 
+async def tree_of(session: ClientSession, arguments: dict[str, object]) -> dict[str, Any]:
+    """directory_tree's answer: its JSON, sent once as text (no structuredContent)."""
+    result = await ok(session, "directory_tree", arguments)
+    assert result.structured_content is None
+    tree: dict[str, Any] = json.loads(text_of(result))
+    return tree
+
+
 async def test_directory_tree_excludes_and_depth(root: Path) -> None:
     async with connect(make_app([root])) as session:
-        tree = (await ok(session, "directory_tree", {"path": str(root)})).structured_content
+        tree = await tree_of(session, {"path": str(root)})
+        assert tree["path"] == str(root)
         notes = next(n for n in tree["tree"] if n["name"] == "notes")
         deep = next(n for n in notes["children"] if n["name"] == "deep")
         assert deep["children"] == [{"name": "code.py", "type": "file"}]
         assert tree["entries"] == 8
-        shallow = (
-            await ok(session, "directory_tree", {"path": ".", "maxDepth": 1})
-        ).structured_content
+        shallow = await tree_of(session, {"path": ".", "maxDepth": 1})
         assert next(n for n in shallow["tree"] if n["name"] == "notes")["children"] == []
-        excluded = (
-            await ok(session, "directory_tree", {"path": ".", "excludePatterns": ["deep", "*.png"]})
-        ).structured_content
+        excluded = await tree_of(session, {"path": ".", "excludePatterns": ["deep", "*.png"]})
         flat = json.dumps(excluded)
         assert "code.py" not in flat and "image.png" not in flat and "todo.md" in flat
     async with connect(make_app([root], max_entries=3)) as session:
-        capped = (await ok(session, "directory_tree", {"path": "."})).structured_content
+        capped = await tree_of(session, {"path": "."})
         assert capped["entries"] == 3 and capped["truncated"] is True
 
 

@@ -39,6 +39,18 @@ async def test_a_repeated_query_is_prepared_once(db: Database) -> None:
     assert await prepared_count(db, PROBE) == 1
 
 
+async def test_a_text_run_once_leaves_no_prepared_statement(db: Database) -> None:
+    """First-seen texts use the unnamed statement: a stream of distinct texts (what an
+    assistant sends) neither piles up on the server nor pushes the cached ones out."""
+    texts = [f"SELECT id FROM customers WHERE id = {n}" for n in range(1, 6)]
+    for n, sql in enumerate(texts, start=1):
+        assert (await db.query(sql, [], 10)).rows == [[n]]
+    for sql in texts:
+        assert await prepared_count(db, sql) == 0
+    await db.query(texts[0], [], 10)  # seen before: now prepared by name, and cached
+    assert await prepared_count(db, texts[0]) == 1
+
+
 async def test_deallocating_the_cached_statements_does_not_break_later_calls(
     db: Database,
 ) -> None:
@@ -47,6 +59,14 @@ async def test_deallocating_the_cached_statements_does_not_break_later_calls(
     done = await db.query("DEALLOCATE ALL", [], 10)
     assert done.status == "DEALLOCATE ALL"
     assert (await db.query(PROBE, [], 10)).rows == [[1, "Customer 1"]]
+    assert await db.fetch("SELECT 1 AS one") == [{"one": 1}]
+
+
+async def test_the_catalog_path_survives_deallocated_statements_alone(db: Database) -> None:
+    """No query call in between to clear the connection's cache: the catalog's own
+    statement is found stale and prepared again."""
+    assert await db.fetch("SELECT 1 AS one") == [{"one": 1}]
+    await db.query("DEALLOCATE ALL", [], 10)
     assert await db.fetch("SELECT 1 AS one") == [{"one": 1}]
 
 

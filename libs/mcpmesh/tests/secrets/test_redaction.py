@@ -26,8 +26,11 @@ TOKEN_SHAPES = [
     "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
     "xoxp-123456789012-123456789012-123456789012-0123456789abcdef0123456789abcdef",
     "xapp-1-A0123456789-1234567890123-abcdef0123456789",
+    "xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkwMTIz",
     "hvs.CAESIJ" + "k" * 80,
+    "hvb.AAAAAQJ" + "x_-" * 10,
     "s.HMua8xl7y8xqMYhsAAdZktN6",
+    "b.AAAAAQJ3m9Qw7ZtY2Lx8pRkN",
 ]
 
 
@@ -41,6 +44,16 @@ def test_token_shaped_strings_are_redacted(token: str) -> None:
 def test_ordinary_text_is_left_alone() -> None:
     text = "The issue ghp is closed; s.t. x = xoxb; see docs.example.com/s.html"
     assert redact_text(text) == text
+    # Parts of a token shape without the rest: the full pattern runs on them and finds none.
+    near = "ghp_short xoxb-1 a.b.AAAAAQJ3m9Qw7ZtY2Lx8pRkNzz xs.HMua8xl7y8xqMYhsAAdZktN6"
+    assert redact_text(near) == near
+
+
+@pytest.mark.parametrize("token", TOKEN_SHAPES)
+def test_a_token_deep_in_a_large_text_is_redacted(token: str) -> None:
+    filler = "the quick brown fox jumps over the lazy dog 0123456789 file_000.txt\n" * 4000
+    text = filler + f"key={token}\n" + filler
+    assert redact_text(text) == filler + f"key={REDACTED}\n" + filler
 
 
 def test_remembered_values_are_redacted_whatever_their_shape() -> None:

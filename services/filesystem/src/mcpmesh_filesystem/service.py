@@ -280,9 +280,10 @@ def _register_reads(service: Service[Filesystem]) -> None:
     async def directory_tree(ctx: Context[Filesystem], args: TreeArgs) -> Any:
         """The tree of entries under a directory as nested {name, type, children}, with
         exclude patterns and an optional depth limit; links are shown, not entered."""
-        # structuredContent without a declared outputSchema: the official Python client
-        # validates a recursive schema node by node, which made a 10,000-entry tree 10x
-        # slower to receive than to build (bench/filesystem.py).
+        # The JSON once, as text: no structuredContent (and so no outputSchema). A second
+        # copy doubled every per-byte cost of a big tree on both ends (the result redaction
+        # scans every string of both, the client parses both), for data the text already
+        # carries; a tree is read by the model as text, and a program parses that JSON.
         roots = await ctx.state.session_roots(ctx)
         depth = min(args.max_depth or ctx.state.fs.max_depth, ctx.state.fs.max_depth)
         budget = ctx.state.budget()
@@ -299,7 +300,7 @@ def _register_reads(service: Service[Filesystem]) -> None:
             budget=budget,
         )
         tree = await walked_with_progress(ctx, walking, budget)
-        return ToolResult.text(msgspec.json.encode(tree).decode(), structured=tree)
+        return ToolResult.text(msgspec.json.encode(tree).decode())
 
     @service.tool(**reading)
     async def search_files(ctx: Context[Filesystem], args: SearchFilesArgs) -> FileSearch:

@@ -57,8 +57,31 @@ def server_settings(
     }
 
 
+def _iso(value: datetime.date | datetime.time) -> str:
+    return value.isoformat()
+
+
+#: Exact types decoded most often, and what each becomes: one dict lookup per value
+#: instead of walking the checks below (subclasses and the rest still walk them).
+_BY_TYPE: dict[type, Any] = {
+    type(None): None,
+    bool: None,
+    int: None,
+    str: None,
+    datetime.datetime: _iso,
+    datetime.date: _iso,
+    datetime.time: _iso,
+    decimal.Decimal: str,
+    uuid.UUID: str,
+}
+
+
 def to_json(value: Any) -> Any:
     """One decoded PostgreSQL value as a JSON-ready Python value."""
+    kind = type(value)
+    if kind in _BY_TYPE:
+        convert = _BY_TYPE[kind]
+        return value if convert is None else convert(value)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):

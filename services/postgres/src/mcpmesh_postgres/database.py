@@ -14,7 +14,8 @@ Read-only is enforced by PostgreSQL, not by looking at the SQL text:
 
 A call costs three round trips: ``BEGIN READ ONLY``; Bind + Execute(cap + 1) + Sync of the
 statement (asyncpg's per-connection statement cache skips Parse when the same text comes
-again); ``ROLLBACK`` + reset.
+again); ``ROLLBACK`` + reset. A text the connection has not run before costs one more, its
+Parse (as the unnamed statement: see :meth:`SandboxConnection.statement`).
 * the login itself is checked (:mod:`mcpmesh_postgres.login`) before a pool serves: no
   superuser, server-file/program/signal roles, BYPASSRLS, or ownership of what it reads.
 """
@@ -24,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -42,6 +44,8 @@ from mcpmesh_postgres.settings import PostgresSettings
 
 log = structlog.get_logger("mcpmesh.postgres")
 
+T = TypeVar("T")
+
 #: Errors of a cached statement the session no longer matches (a table changed its
 #: columns, or the statement was deallocated): the call is run once more, re-prepared.
 _STALE_STATEMENT = (
@@ -51,8 +55,9 @@ _STALE_STATEMENT = (
 )
 
 
-class _StaleStatement(Exception):
-    """A cached statement went stale during a call (see :data:`_STALE_STATEMENT`)."""
+#: Statement texts a read connection remembers having run (as hashes), to tell a repeated
+#: text (prepared by name and cached) from a first one (the unnamed statement).
+SEEN_TEXTS = 1024
 
 
 class SandboxConnection(asyncpg.Connection):
@@ -66,12 +71,27 @@ class SandboxConnection(asyncpg.Connection):
     """
 
     _reset_sent = False
+    #: Hashes of the statement texts this connection has run (most recent last).
+    _seen: OrderedDict[int, None] | None = None
 
-    async def cached_statement(self, sql: str, timeout: float) -> Any:
-        """``sql`` prepared once per connection: asyncpg's statement cache (bounded by
-        ``statement_cache_size`` and ``max_cacheable_statement_size``), which ``prepare``
-        alone bypasses."""
-        return await self._prepare(sql, timeout=timeout, use_cache=True)
+    async def statement(self, sql: str, timeout: float) -> Any:
+        """``sql`` prepared for this call. A text this connection ran before comes from
+        asyncpg's statement cache (prepared once by name, then only Bind + Execute; bounded
+        by ``statement_cache_size`` and ``max_cacheable_statement_size``). A text seen for
+        the first time -- most of what an assistant writes -- is prepared as the unnamed
+        statement instead: it costs the same Parse, but it does not push a cached statement
+        out (which costs asyncpg one more round trip to close it) and leaves nothing
+        prepared on the server."""
+        if self._seen is None:
+            self._seen = OrderedDict()
+        key = hash(sql)  # a collision only prepares a first-seen text by name
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return await self._prepare(sql, timeout=timeout, use_cache=True)
+        self._seen[key] = None
+        if len(self._seen) > SEEN_TEXTS:
+            self._seen.popitem(last=False)
+        return await self._prepare(sql, timeout=timeout, name=False)
 
     async def end_call(self, timeout: float) -> None:
         """ROLLBACK and the session reset, in one simple-query message."""
@@ -237,12 +257,13 @@ class Database:
     # ------------------------------------------------------------ reading
 
     @contextlib.asynccontextmanager
-    async def read_only(self) -> AsyncIterator[asyncpg.Connection]:
+    async def read_only(self) -> AsyncIterator[SandboxConnection]:
         """A connection inside ``BEGIN READ ONLY`` that always ends in ROLLBACK."""
         await self.ensure_open()
         assert self.read is not None
         try:
-            async with self.read.acquire() as conn:
+            async with self.read.acquire() as acquired:
+                conn = cast(SandboxConnection, acquired)  # the read pool's connection_class
                 await conn.execute("BEGIN READ ONLY", timeout=self._client_timeout)
                 try:
                     with upstream("postgres"):  # timed in /metrics, a span when tracing
@@ -251,16 +272,32 @@ class Database:
                     # On failure the pool's reset rolls back (and resets) on release.
                     with contextlib.suppress(Exception):
                         await conn.end_call(self._client_timeout)
-        except (ToolError, _StaleStatement):
+        except ToolError:
             raise
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise explain_error(exc, self.settings.statement_timeout) from None
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Trusted catalog SQL (user input only in ``args``), rows as JSON-ready dicts."""
-        async with self.read_only() as conn:
-            records = await conn.fetch(sql, *args, timeout=self._client_timeout)
+
+        async def rows(conn: SandboxConnection) -> list[Any]:
+            return cast(list[Any], await conn.fetch(sql, *args, timeout=self._client_timeout))
+
+        records = await self._reading(rows)
         return [{k: to_json(v) for k, v in r.items()} for r in records]
+
+    async def _reading(self, work: Callable[[SandboxConnection], Awaitable[T]]) -> T:
+        """``work`` in the read-only sandbox; run once more, in a new transaction, when a
+        cached statement went stale (reads have no effect to repeat)."""
+        for attempt in (1, 2):
+            async with self.read_only() as conn:
+                try:
+                    return await work(conn)
+                except _STALE_STATEMENT:
+                    await conn.reload_schema_state()  # drops the connection's cached statements
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     @property
     def _client_timeout(self) -> float:
@@ -270,22 +307,13 @@ class Database:
     async def query(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
         """Run untrusted SQL as one prepared statement in the read-only sandbox."""
         started = time.perf_counter()
-        try:
-            result = await self._query_once(sql, params, max_rows)
-        except _StaleStatement:  # re-prepared in a new transaction: reads have no effect
-            result = await self._query_once(sql, params, max_rows)
-        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        return result
 
-    async def _query_once(self, sql: str, params: list[Any], max_rows: int) -> QueryResult:
-        async with self.read_only() as conn:
-            try:
-                statement = await conn.cached_statement(sql, self._client_timeout)
-                args = _arguments(statement, params)
-                result = await self._collect(statement, args, max_rows)
-            except _STALE_STATEMENT:
-                await conn.reload_schema_state()  # drops the connection's cached statements
-                raise _StaleStatement from None
+        async def run(conn: SandboxConnection) -> QueryResult:
+            statement = await conn.statement(sql, self._client_timeout)
+            return await self._collect(statement, _arguments(statement, params), max_rows)
+
+        result = await self._reading(run)
+        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         return result
 
     async def _collect(self, statement: Any, args: list[Any], max_rows: int) -> QueryResult:

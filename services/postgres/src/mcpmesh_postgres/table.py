@@ -20,7 +20,8 @@ def cell(value: Any) -> str:
         text = value
     else:
         text = msgspec.json.encode(value).decode()
-    text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if _CONTROL.search(text) is not None:  # rare: most cells have nothing to escape
+        text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 

@@ -59,6 +59,35 @@ TOKEN_PATTERN = re.compile(
     """,
     re.VERBOSE,
 )
+#: A part every match of :data:`TOKEN_PATTERN` contains, one per alternative (the rotating
+#: Slack token holds ``xoxb-``/``xoxp-``; a legacy Vault token a dot and 24 letters or
+#: digits). Each starts with a literal, which ``re`` finds with a fast scan, while the
+#: pattern itself (a leading ``\b`` before an alternation) is tried at every position:
+#: ~18 ms per MiB of text against ~2.5 ms for all of these. A text containing none of them
+#: holds no token, so :data:`TOKEN_PATTERN` runs only on the texts that do. A new token
+#: shape needs its part here too (the token tests fail without it).
+_TOKEN_HINTS = tuple(
+    re.compile(part)
+    for part in (
+        r"gh[pousr]_",
+        r"github_pat_",
+        r"xox[abposer]-",
+        r"xapp-",
+        r"hv[sbr]\.",
+        r"\.[A-Za-z0-9]{24}",
+    )
+)
+
+
+#: Shorter texts go to :data:`TOKEN_PATTERN` directly: on a few dozen characters one scan
+#: costs less than six (a query result's cells, a file name).
+_HINTS_FROM = 64
+
+
+def _may_hold_token(text: str) -> bool:
+    if len(text) < _HINTS_FROM:
+        return True
+    return any(hint.search(text) is not None for hint in _TOKEN_HINTS)
 
 
 class _Remembered:
@@ -111,12 +140,14 @@ def redact_text(text: str) -> str:
     pattern = _remembered.pattern
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
-    return TOKEN_PATTERN.sub(REDACTED, text)
+    return TOKEN_PATTERN.sub(REDACTED, text) if _may_hold_token(text) else text
 
 
 def contains_secret(text: str) -> bool:
     pattern = _remembered.pattern
-    return bool(TOKEN_PATTERN.search(text) or (pattern is not None and pattern.search(text)))
+    if pattern is not None and pattern.search(text):
+        return True
+    return _may_hold_token(text) and TOKEN_PATTERN.search(text) is not None
 
 
 def redact_value(value: Any) -> Any:
