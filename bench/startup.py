@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.protocol import auth_environment, rss_mb
 from mcpmesh.embedded.process import free_port
+from mcpmesh.guard.sealing import write_key_file
 from mcpmesh.registry import available
 
 ROUNDS = int(os.environ.get("BENCH_STARTUP_ROUNDS", "3"))
@@ -66,6 +67,8 @@ def start_once(name: str, env: dict[str, str]) -> tuple[float | str, float, floa
     )
     try:
         ready = ready_after(f"http://127.0.0.1:{port}", process, began)
+        if isinstance(ready, str):
+            return ready, float("nan"), float("nan")
         cpu = cpu_s(process.pid)
         time.sleep(1.0)
         return ready, cpu, rss_mb(process.pid)
@@ -92,6 +95,8 @@ async def run(auth: bool) -> int:
                     "MCPMESH_LOG_LEVEL": "warning",
                     "MCPMESH_NATS_URL": nats_server.url,
                     "MCPMESH_FS_ROOTS": str(root),
+                    # Bus replicas share one requestState key ring (refused at start without).
+                    "MCPMESH_STATE_KEY_FILE": str(write_key_file(Path(home) / "state-keys.json")),
                 }
                 if auth:
                     extra = await stack.enter_async_context(auth_environment(Path(home)))
