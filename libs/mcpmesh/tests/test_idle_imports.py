@@ -40,7 +40,8 @@ def run(code: str) -> dict[str, bool]:
         [sys.executable, "-c", SERVE_PATH + textwrap.dedent(code)],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin"},
+        # No bytecode written: what the test measures must not change the next start.
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -63,3 +64,27 @@ def test_jsonschema_rs_waits_for_a_tool_with_a_raw_schema() -> None:
         """
     )
     assert seen == {"before": False, "jsonschema_rs": True}
+
+
+def test_structlog_is_imported_without_rich() -> None:
+    """structlog imports rich whenever it is installed (it is here: development tools
+    pull it in); mcpmesh never uses it (its log chain formats exceptions itself), so the
+    serve path hides it from structlog, and only from structlog."""
+    seen = run(
+        """
+        import importlib.util
+        import structlog.dev
+
+        before = loaded(["rich", "pygments"])
+        installed = importlib.util.find_spec("rich") is not None
+        import rich.console  # still importable by whoever wants it
+
+        print(json.dumps({**before, "installed": installed, "structlog_saw_rich": bool(structlog.dev.rich)}))
+        """
+    )
+    assert seen == {
+        "rich": False,
+        "pygments": False,
+        "installed": True,
+        "structlog_saw_rich": False,
+    }
