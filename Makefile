@@ -49,7 +49,7 @@ $(AUTH_DEPS): $(AUTH_DIR)/package.json $(AUTH_DIR)/package-lock.json
 	cd $(AUTH_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) lock-check ## install Python deps (uv), the conformance CLIs with Node 22, the dev authorization server
+setup: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) lock-check ## install Python deps (uv, byte-compiled), the conformance CLIs with Node 22, the dev authorization server
 
 run: $(VENV)/.synced $(NODE22) $(AUTH_DEPS) ## run the mesh on loopback (mcpmesh up), the authorization server included
 	$(BIN)/mcpmesh up
