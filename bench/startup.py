@@ -67,6 +67,8 @@ def start_once(name: str, env: dict[str, str]) -> tuple[float | str, float, floa
     )
     try:
         ready = ready_after(f"http://127.0.0.1:{port}", process, began)
+        if isinstance(ready, str):
+            return ready, float("nan"), float("nan")
         cpu = cpu_s(process.pid)
         time.sleep(1.0)
         return ready, cpu, rss_mb(process.pid)
@@ -95,6 +97,8 @@ async def run(auth: bool) -> int:
                     # Required with the bus on (`mcpmesh up` writes one too).
                     "MCPMESH_STATE_KEY_FILE": str(write_key_file(Path(home) / "state-keys.json")),
                     "MCPMESH_FS_ROOTS": str(root),
+                    # Bus replicas share one requestState key ring (refused at start without).
+                    "MCPMESH_STATE_KEY_FILE": str(write_key_file(Path(home) / "state-keys.json")),
                 }
                 if auth:
                     extra = await stack.enter_async_context(auth_environment(Path(home)))

@@ -11,9 +11,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-import regex
-from wcmatch import glob
+from typing import TYPE_CHECKING
 
 from mcpmesh_filesystem.models import (
     ContentMatch,
@@ -29,9 +27,12 @@ from mcpmesh_filesystem.models import (
 from mcpmesh_filesystem.reading import Budget, is_binary, read_upto
 from mcpmesh_filesystem.sandbox import FsError, shown
 
+if TYPE_CHECKING:  # wcmatch and regex are imported at the first search (~2 MB idle)
+    import regex
+    from wcmatch.glob import WcMatcher
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
-_GLOB_FLAGS = glob.GLOBSTAR | glob.DOTGLOB | glob.BRACE | glob.EXTGLOB
 
 Matcher = Callable[[str, str], bool]
 
@@ -56,14 +57,22 @@ def status_type(mode: int) -> EntryType:
     return "other"
 
 
+def compile_globs(patterns: list[str]) -> WcMatcher[str]:
+    """wcmatch's matcher for ``patterns`` (``**``, dotfiles, braces, extended globs)."""
+    from wcmatch import glob
+
+    flags = glob.GLOBSTAR | glob.DOTGLOB | glob.BRACE | glob.EXTGLOB
+    return glob.compile(patterns, flags=flags)
+
+
 def glob_matcher(patterns: list[str], *, what: str) -> Matcher | None:
     """``(relative_path, name) -> bool``: a pattern without '/' also matches bare names."""
     if not patterns:
         return None
     try:
-        full = glob.compile(patterns, flags=_GLOB_FLAGS)
+        full = compile_globs(patterns)
         bare = [p for p in patterns if "/" not in p]
-        by_name = glob.compile(bare, flags=_GLOB_FLAGS) if bare else None
+        by_name = compile_globs(bare) if bare else None
     except Exception as exc:  # wcmatch raises several types for bad patterns
         raise FsError(f"Invalid {what} pattern: {exc}") from None
 
@@ -238,7 +247,7 @@ def search_files(
     budget: Budget,
 ) -> FileSearch:
     try:
-        wanted = glob.compile([pattern], flags=_GLOB_FLAGS)
+        wanted = compile_globs([pattern])
     except Exception as exc:
         raise FsError(f"Invalid glob pattern {pattern!r}: {exc}") from None
     walk = _Walk(1 << 62, budget, glob_matcher(exclude, what="exclude"))
@@ -268,6 +277,8 @@ class ContentLimits:
 
 
 def compile_pattern(pattern: str, *, literal: bool, case_sensitive: bool) -> regex.Pattern[str]:
+    import regex
+
     flags = regex.MULTILINE | (0 if case_sensitive else regex.IGNORECASE)
     try:
         return regex.compile(regex.escape(pattern) if literal else pattern, flags)

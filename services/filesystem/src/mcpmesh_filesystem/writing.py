@@ -10,10 +10,8 @@ replaced by the rename (or resolved beneath the root first), never written throu
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import difflib
 import errno
+import functools
 import os
 import secrets
 import stat
@@ -166,6 +164,8 @@ def apply_edits(text: str, edits: list[Edit], path: str) -> str:
 
 
 def unified_diff(before: str, after: str, path: str) -> str:
+    import difflib
+
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
@@ -209,9 +209,15 @@ def move_file(sandbox: Sandbox, roots: list[Root], source: str, destination: str
             return Moved(source=src.shown_path, destination=dst.shown_path)
 
 
+@functools.cache
 def _load_renameat2() -> Any:  # the ctypes function, or None off Linux
+    """Looked up at the first move, not at import: ctypes, and ``find_library`` running
+    ``ldconfig``, are not worth paying at every start for a tool most calls never use."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         function = libc.renameat2
@@ -228,17 +234,17 @@ def _load_renameat2() -> Any:  # the ctypes function, or None off Linux
     return function
 
 
-_renameat2 = _load_renameat2()
-
-
 def rename_noreplace(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
     """Rename that fails with EEXIST instead of replacing (atomic where the OS can do it).
 
     Linux: ``renameat2(RENAME_NOREPLACE)``. Elsewhere, or on filesystems without it, the
     destination was checked just before; the remaining window is documented.
     """
-    if _renameat2 is not None:
-        result = _renameat2(src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), _RENAME_NOREPLACE)
+    renameat2 = _load_renameat2()
+    if renameat2 is not None:
+        import ctypes
+
+        result = renameat2(src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), _RENAME_NOREPLACE)
         if result == 0:
             return
         code = ctypes.get_errno()

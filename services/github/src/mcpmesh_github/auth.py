@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import jwt
 import msgspec
 import structlog
 
@@ -194,6 +193,8 @@ def _about_the_secret(exc: SecretUnavailable) -> bool:
 
 def _sign_jwt(app_id: str, private_key: str) -> str:
     """The App's JWT: issued a minute in the past (clock drift), valid nine minutes."""
+    import jwt  # PyJWT: only a GitHub App needs it, at its first token (not at start)
+
     now = int(time.time())
     try:
         return jwt.encode(

@@ -13,23 +13,17 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from mcpmesh import ToolError
-from mcpmesh.obs.metrics import rate_limited, upstream
+from mcpmesh.obs.metrics import upstream
 from mcpmesh_slack.settings import SlackSettings
+
+if TYPE_CHECKING:  # the SDK itself is imported with the first client (mcpmesh_slack.sdk)
+    from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 Page = dict[str, Any]
 
@@ -72,46 +66,6 @@ def retry_after_seconds(headers: dict[str, Any]) -> float | None:
 
 class SlackAuthError(ToolError):
     """Slack refused the token itself (revoked, expired, wrong): nothing else will work."""
-
-
-class BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """Retry HTTP 429 after exactly Slack's ``Retry-After``, a bounded number of times.
-
-    The SDK's own handler waits however long Slack says; a tool call should not hang for
-    minutes, so a wait above ``max_wait`` gives up at once and the caller reports it.
-    """
-
-    def __init__(self, max_retry_count: int, max_wait: float) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self.max_wait = max_wait
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        wait = retry_after_seconds(response.headers)
-        return wait is not None and wait <= self.max_wait
-
-    async def prepare_for_next_attempt_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        wait = retry_after_seconds(response.headers) if response is not None else None
-        waited = min(self.max_wait, 1.0 if wait is None else wait)
-        rate_limited("slack", waited)
-        await asyncio.sleep(waited)
-        state.increment_current_attempt()
 
 
 class NameCache:
@@ -164,6 +118,8 @@ class SlackCall:
 
     async def run(self, method: str, request: Awaitable[AsyncSlackResponse]) -> Page:
         """Await one SDK call; any failure becomes a :class:`ToolError` that says what to do."""
+        from slack_sdk.errors import SlackApiError  # loaded already: a client exists
+
         try:
             with upstream("slack"):  # timed in /metrics, a span when tracing
                 response = await request
@@ -245,17 +201,11 @@ class SlackApi:
     ) -> SlackCall:
         if self._session is None:  # used without the service's startup hook (e.g. a script)
             self._session = aiohttp.ClientSession()
-        client = AsyncWebClient(
-            token=token,
-            base_url=self.settings.api_url,
-            session=self._session,
-            timeout=self.settings.timeout,
-            retry_handlers=[
-                BoundedRateLimitRetry(self.settings.max_retries, self.settings.max_retry_wait),
-                AsyncConnectionErrorRetryHandler(),
-            ],
+        from mcpmesh_slack.sdk import web_client
+
+        return SlackCall(
+            web_client(token, self.settings, self._session), token_name, self.settings, on_rejected
         )
-        return SlackCall(client, token_name, self.settings, on_rejected)
 
     # ------------------------------------------------------------ pagination
 

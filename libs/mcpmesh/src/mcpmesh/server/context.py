@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-import jsonschema_rs
 import msgspec
 
 from mcpmesh.auth.principal import Principal
@@ -479,6 +478,10 @@ class Context(Generic[StateT]):
 
 def _check_answer(content: dict[str, Any] | None, schema: dict[str, Any]) -> None:
     """An accepted elicitation answer must fit the schema that was asked for."""
+    # Imported here: only elicitation needs it, and a service that never asks carries
+    # none of its ~5 MB (its compiled Rust library) at idle.
+    import jsonschema_rs
+
     error = next(iter(jsonschema_rs.validator_for(schema).iter_errors(content or {})), None)
     if error is not None:
         where = "/".join(str(part) for part in error.instance_path) or "the answer"

@@ -6,7 +6,6 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jsonschema_rs
 import msgspec
 import structlog
 
@@ -65,6 +64,10 @@ class ToolSpec:
         #: A raw JSON Schema is enforced as declared (the Struct, if any, only decodes).
         self._validator: Any = None
         if input_schema is not None:
+            # Only a raw schema needs jsonschema-rs (~5 MB resident): imported here, at
+            # registration, so a missing or broken install still stops the start.
+            import jsonschema_rs
+
             try:
                 self._validator = jsonschema_rs.validator_for(input_schema)
             except (ValueError, jsonschema_rs.ValidationError) as exc:
