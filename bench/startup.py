@@ -97,8 +97,6 @@ async def run(auth: bool) -> int:
                     # Required with the bus on (`mcpmesh up` writes one too).
                     "MCPMESH_STATE_KEY_FILE": str(write_key_file(Path(home) / "state-keys.json")),
                     "MCPMESH_FS_ROOTS": str(root),
-                    # Bus replicas share one requestState key ring (refused at start without).
-                    "MCPMESH_STATE_KEY_FILE": str(write_key_file(Path(home) / "state-keys.json")),
                 }
                 if auth:
                     extra = await stack.enter_async_context(auth_environment(Path(home)))
