@@ -72,7 +72,7 @@ format: $(VENV)/.synced ## ruff format and autofix
 	$(BIN)/ruff format libs services tests bench
 	$(BIN)/ruff check --fix libs services tests bench
 
-bench: $(VENV)/.synced $(AUTH_DEPS) ## benchmarks (bench/README.md): tools/call under wrk, the mesh as deployed (and on the 2026-07-28 wire) vs the floor, FastMCP and the TypeScript SDK; audit (3 replicas, 0 lost; --long for a minute); postgres/filesystem vs the reference servers, github, bus, auth, observability, startup
+bench: $(VENV)/.synced $(AUTH_DEPS) ## benchmarks (bench/README.md): tools/call under wrk, the mesh as deployed (and on the 2026-07-28 wire) vs the floor, FastMCP and the TypeScript SDK; audit (3 replicas, 0 lost; --long for a minute); postgres/filesystem vs the reference servers, github, bus, auth, observability, startup, instructions per call (callgrind)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 	  || (echo "make bench needs wrk: apt-get install wrk" && exit 1)
 	$(BIN)/python -m bench
