@@ -252,6 +252,8 @@ class McpEndpoint:
         self.runtimes: OrderedDict[str, SessionRuntime] = OrderedDict()
         #: ``subscriptions/listen`` streams open here (2026 wire).
         self.listeners = stateless.Listeners()
+        #: The 2026 requests in flight, cancelled when their client hangs up.
+        self.disconnects = stateless.DisconnectWatch()
         self.closing = False
         self._allowed_hosts = _LOCAL_HOSTS | {h.lower() for h in self.settings.allowed_hosts}
         self._allow_any_host = "*" in self.settings.allowed_hosts

@@ -305,6 +305,9 @@ class StatelessHost(Protocol):
     def listeners(self) -> Listeners: ...
 
     @property
+    def disconnects(self) -> DisconnectWatch: ...
+
+    @property
     def closing(self) -> bool: ...
 
     async def run_stateless(
@@ -386,7 +389,7 @@ async def handle(
     )
     channel = StatelessChannel(http)
     payload: bytes | McpError
-    watchdog = _Watchdog(http)
+    watched = endpoint.disconnects.watch(http)
     try:
         result = await endpoint.run_stateless(state, message, channel, principal)
         service = endpoint.service
@@ -401,7 +404,7 @@ async def handle(
         log.exception("request_failed", method=message.method)
         payload = McpError(INTERNAL_ERROR, "Internal error; see the service log")
     finally:  # on CancelledError the client is gone: nothing to answer
-        watchdog.stop()
+        endpoint.disconnects.forget(watched)
     if isinstance(payload, McpError):
         if channel.response is None:
             return _error_response(request_id, payload)
@@ -417,24 +420,37 @@ async def handle(
     return response
 
 
-class _Watchdog:
-    """Cancels the request's handler once its client has gone: on the 2026 wire, closing
+class DisconnectWatch:
+    """Cancels a request's handler once its client has gone: on the 2026 wire, closing
     the connection is how a client cancels (aiohttp itself does not cancel handlers).
-    A timer, not a task: the common fast call pays one ``call_later``."""
+    One timer for every request in flight, every ``_DISCONNECT_POLL_SECONDS``: a timer per
+    request (armed and cancelled around every call) cost a fast call more than its checks.
+    """
 
-    __slots__ = ("_http", "_loop", "_task", "_timer")
+    def __init__(self) -> None:
+        self._watched: dict[asyncio.Task[Any], web.Request] = {}
+        self._timer: asyncio.TimerHandle | None = None
 
-    def __init__(self, http: web.Request) -> None:
-        self._http = http
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-        self._timer = self._loop.call_later(_DISCONNECT_POLL_SECONDS, self._check)
+    def watch(self, http: web.Request) -> asyncio.Task[Any] | None:
+        """Watch the running handler's client until :meth:`forget`."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._watched[task] = http
+            if self._timer is None:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(_DISCONNECT_POLL_SECONDS, self._check)
+        return task
+
+    def forget(self, task: asyncio.Task[Any] | None) -> None:
+        if task is not None:
+            self._watched.pop(task, None)
 
     def _check(self) -> None:
-        if _connected(self._http):
-            self._timer = self._loop.call_later(_DISCONNECT_POLL_SECONDS, self._check)
-        elif self._task is not None:
-            self._task.cancel()
-
-    def stop(self) -> None:
-        self._timer.cancel()
+        self._timer = None
+        for task, http in list(self._watched.items()):
+            if not _connected(http):
+                del self._watched[task]
+                task.cancel()
+        if self._watched:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(_DISCONNECT_POLL_SECONDS, self._check)
