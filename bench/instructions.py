@@ -70,10 +70,10 @@ def count(kind: str, env: dict[str, str], authorization: str, out: Path) -> tupl
         else:
             protocol._AUTH_HEADER.pop("Authorization", None)
         session = _answering(process, url, kind != "floor")
-        load = dict(authorization=authorization, version=protocol.VERSION)
-        run_wrk([url], [session], protocol.BODY, 2, 2, **load)  # warm: caches, first calls
+        # Warm up first: caches, the first calls' imports.
+        run_wrk([url], [session], protocol.BODY, 2, 2, authorization=authorization)
         _control("-i", "on", str(process.pid))
-        measured = run_wrk([url], [session], protocol.BODY, 4, SECONDS, **load)
+        measured = run_wrk([url], [session], protocol.BODY, 4, SECONDS, authorization=authorization)
         _control("-i", "off", str(process.pid))
         _control("-d", str(process.pid))
         dumps = f"{out}/cg.{process.pid}.*"
