@@ -439,7 +439,9 @@ class Auditor:
         headers = {
             CHAIN_HEADER: self.chain,
             CHECKPOINT_HEADER: "1",
-            api.Header.MSG_ID: f"{self.chain}:cp:{seq}",
+            # A final checkpoint may name the head a periodic one named: its own id, or
+            # JetStream would drop it as a duplicate of that one.
+            api.Header.MSG_ID: f"{self.chain}:cp:{seq}{':final' if final else ''}",
         }
         js = self.nc.jetstream(timeout=self.timeout)
         for attempt in itertools.count():
