@@ -2,7 +2,7 @@
 
 Three fixture replicas (separate processes) share a nats-server started for the run, as
 deployed (``bench._nats``: each logs in with the fixture's NKEY and its permissions).
-One MCP session is opened on the first; a wrk per replica then POSTs
+One MCP session is opened on the first; wrk (`bench._wrk`, a thread per replica) then POSTs
 ``tools/call test_simple_text`` with that session for ``BENCH_AUDIT_SECONDS`` (default
 15; ``--long`` or ``BENCH_AUDIT_SECONDS=60`` for the full minute). The replicas are
 stopped (a graceful stop publishes what is buffered and a final checkpoint), every
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench._nats import DeployedNats, deployed_nats
+from bench._wrk import run_wrk, tool_call_body
 from bench.protocol import initialized_session, post
 from mcpmesh.bus.audit import Auditor, audit_stream_name, read_stream, verify_events
 from mcpmesh.embedded.process import free_port
@@ -37,39 +37,7 @@ PREFIX = "mcpmesh"
 SERVICE = "fixture"
 VERSION = "2025-06-18"  # what bench.protocol.post sends
 
-WRK_SCRIPT = r"""
-counter = 0
-thread_id = 0
-bad = 0
-threads = {}
-function setup(thread)
-  thread:set("thread_id", #threads + 1)
-  table.insert(threads, thread)
-end
-function init(args)
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Accept"] = "application/json, text/event-stream"
-  wrk.headers["Mcp-Session-Id"] = os.getenv("MCP_SESSION")
-  wrk.headers["MCP-Protocol-Version"] = os.getenv("MCP_VERSION")
-end
-function request()
-  counter = counter + 1
-  local body = string.format(
-    '{"jsonrpc":"2.0","id":"%d-%d","method":"tools/call","params":{"name":"test_simple_text","arguments":{}}}',
-    thread_id, counter)
-  return wrk.format(nil, nil, nil, body)
-end
-function response(status, headers, body)
-  if status ~= 200 or not string.find(body, '"result"', 1, true) then bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local total_bad = 0
-  for _, thread in ipairs(threads) do total_bad = total_bad + thread:get("bad") end
-  io.write(string.format("BAD %d\n", total_bad))
-  io.write(string.format("ANSWERED %d\n", summary.requests))
-end
-"""
+BODY = tool_call_body("test_simple_text", "{}")
 
 
 def start_replica(
@@ -110,22 +78,11 @@ def open_session_fixture(url: str) -> tuple[str, str]:
     return session, VERSION
 
 
-def run_load(urls: list[str], session_of: list[tuple[str, str]], script: Path) -> dict[str, int]:
-    wrks = [
-        subprocess.Popen(
-            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(script), url],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "MCP_SESSION": session, "MCP_VERSION": version},
-        )
-        for url, (session, version) in zip(urls, session_of, strict=True)
-    ]
-    answered = bad = 0
-    for wrk in wrks:
-        output, _ = wrk.communicate(timeout=SECONDS + 60)
-        answered += int(re.search(r"^ANSWERED (\d+)", output, re.M).group(1))  # type: ignore[union-attr]
-        bad += int(re.search(r"^BAD (\d+)", output, re.M).group(1))  # type: ignore[union-attr]
-    return {"answered": answered - bad, "bad": bad}
+def run_load(urls: list[str], session_of: list[tuple[str, str]]) -> dict[str, int]:
+    """CONNECTIONS connections on each replica for SECONDS, one wrk thread per replica."""
+    sessions: list[str | None] = [session for session, _ in session_of]
+    load = run_wrk(urls, sessions, BODY, CONNECTIONS * len(urls), SECONDS, version=VERSION)
+    return {"answered": load.answered - load.bad, "bad": load.bad}
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -148,8 +105,8 @@ async def count_stored(bus: DeployedNats) -> tuple[int, int, bool, list[str]]:
     return tools, len(verdict.chains), verdict.ok, verdict.problems[:5]
 
 
-def one_run(bus_env: dict[str, str] | None, script: Path) -> dict[str, int]:
-    key_file = write_key_file(script.parent / "state-keys.json")
+def one_run(bus_env: dict[str, str] | None, home: Path) -> dict[str, int]:
+    key_file = write_key_file(home / "state-keys.json")
     replicas = [start_replica(bus_env, key_file) for _ in range(REPLICAS)]
     try:
         if bus_env:  # one session, shared by every replica through the bus
@@ -159,7 +116,7 @@ def one_run(bus_env: dict[str, str] | None, script: Path) -> dict[str, int]:
             sessions = [shared] * REPLICAS
         else:  # no bus: a session lives in one replica only
             sessions = [wait_session(url, process) for process, url in replicas]
-        result = run_load([url for _, url in replicas], sessions, script)
+        result = run_load([url for _, url in replicas], sessions)
     finally:
         stop([process for process, _ in replicas])
     return result
@@ -186,11 +143,9 @@ async def publisher_rate(bus: DeployedNats, events: int = 200_000) -> float:
 
 async def run() -> tuple[dict[str, int], dict[str, int], tuple[int, int, bool, list[str]]]:
     with tempfile.TemporaryDirectory() as home:
-        script = Path(home) / "call.lua"
-        script.write_text(WRK_SCRIPT)
-        off = await asyncio.to_thread(one_run, None, script)
+        off = await asyncio.to_thread(one_run, None, Path(home))
         async with deployed_nats(Path(home) / "nats", [SERVICE], PREFIX) as bus:
-            on = await asyncio.to_thread(one_run, bus.env(), script)
+            on = await asyncio.to_thread(one_run, bus.env(), Path(home))
             counted = await count_stored(bus)
             on["publisher"] = int(await publisher_rate(bus))
             return off, on, counted

@@ -119,6 +119,14 @@ def checkpoint_data(chain: str, seq: int, head: str) -> bytes:
     return f"mcpmesh-audit-checkpoint\n{chain}\n{seq}\n{head}".encode()
 
 
+async def _until_set(event: asyncio.Event, seconds: float) -> None:
+    """Wait for ``event`` at most ``seconds``. ``asyncio.timeout``, not ``wait_for``: on
+    3.11 ``wait_for`` loses a cancel that comes as the event is set — what a stop does."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
 def _cancelling() -> bool:
     """Whether the running task is being cancelled (its stop)."""
     task = asyncio.current_task()
@@ -249,8 +257,7 @@ class Auditor:
         if self.when_full == "wait":
             self.waiting += 1
             try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._has_room.wait(), self.wait_seconds)
+                await _until_set(self._has_room, self.wait_seconds)
             finally:
                 self.waiting -= 1
             if len(self.pending) < self.buffer:
@@ -316,8 +323,7 @@ class Auditor:
         self._stopping = True
         self._has_block.set()
         if self.nc.is_connected:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), flush)
+            await _until_set(self._idle, flush)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -333,8 +339,7 @@ class Auditor:
             if not self.pending:
                 self._idle.set()
                 self._has_events.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._has_events.wait(), self.checkpoint_seconds)
+                await _until_set(self._has_events, self.checkpoint_seconds)
             await self._let_block_fill()
             taken = min(len(self.pending), WINDOW * BLOCK)
             if taken:
@@ -355,11 +360,7 @@ class Auditor:
         graceful stop publishes what it has at once)."""
         if 0 < len(self.pending) < BLOCK and self.linger > 0 and not self._stopping:
             self._has_block.clear()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that comes
-            # as the event is set — which is just what a stop does.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.linger):
-                    await self._has_block.wait()
+            await _until_set(self._has_block, self.linger)
 
     def _seal(self, count: int) -> list[_Sealed]:
         """Chain the first ``count`` buffered events into blocks of up to :data:`BLOCK`

@@ -524,7 +524,9 @@ class McpEndpoint:
         # Run in the request's own task (aiohttp's): a task of its own per call, and this
         # handler suspended on it, cost a plain call ~8% more. Cancelling the request
         # (notifications/cancelled, the session's end) cancels this task; ``_run`` ends it.
-        runtime.inflight[request_id] = cast("asyncio.Task[None]", asyncio.current_task())
+        task = asyncio.current_task()
+        assert task is not None  # aiohttp runs every handler in a task
+        runtime.inflight[request_id] = task
         await self._run(runtime, message, channel, self._principal(http))
         if channel.mode is _Mode.UNDECIDED:
             if channel.refusal is not None:

@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -66,7 +66,8 @@ class SessionRuntime:
         self.last_seen = time.monotonic()
         self.stream_capacity = stream_capacity
         self.streams: OrderedDict[str, Stream] = OrderedDict()
-        self.inflight: dict[RequestId, asyncio.Task[None]] = {}
+        #: The task answering each request in flight (aiohttp's task for its POST).
+        self.inflight: dict[RequestId, asyncio.Task[Any]] = {}
         self.pending: dict[RequestId, asyncio.Future[msgspec.Raw]] = {}
         self.ended = False
         #: Set when the session ends here (wakes GET streams served from the bus).
